@@ -1,0 +1,114 @@
+"""Changing the index: adding a version from a .ki file.
+
+The image YAML is written in one canonical form: keys in schema order and every
+string double-quoted, so YAML never reinterprets a version such as 1.10.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime, timezone
+from pathlib import Path
+
+from . import names
+from .archive import KindoImage, read_image
+from .errors import ImageExists, InvalidArchive, RegistryError
+from .fileio import atomic_write
+from .index import Index, display_path, image_path, load_index
+from .model import BUILD_TIME, VERSION_FIELDS, Image, Version, url_problem
+
+log = logging.getLogger(__name__)
+
+HEADER = "# Written by registry-index. Published versions are immutable: add new versions, never edit old ones.\n"
+
+
+def _quote(value: str) -> str:
+    # A JSON string is also a valid YAML double-quoted scalar.
+    return json.dumps(value, ensure_ascii=False)
+
+
+def render_image_yaml(image: Image) -> str:
+    """Return the canonical YAML text of an image file."""
+    lines = [HEADER.rstrip("\n"), f"author: {_quote(image.author)}", f"name: {_quote(image.name)}", "versions:"]
+    for version in image.versions:
+        first = True
+        for field in VERSION_FIELDS:
+            value = getattr(version, field.name)
+            if not field.required and value == "":
+                continue
+            text = str(value) if field.kind == "int" else _quote(value)
+            prefix = "  - " if first else "    "
+            lines.append(f"{prefix}{field.name}: {text}")
+            first = False
+    return "\n".join(lines) + "\n"
+
+
+def asset_file_name(author: str, name: str, version: str) -> str:
+    """Return the release asset name of a version: `author-name-version.ki`, lowercase."""
+    return f"{names.path_part(author)}-{names.path_part(name)}-{names.path_part(version)}.ki"
+
+
+def now_utc() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def new_version(index: Index, kindo_image: KindoImage, url: str = "", pusher: str | None = None, pushed: str | None = None) -> tuple[Image, Version]:
+    """Check that `kindo_image` can be added to `index` and return the image with the new version.
+
+    Nothing is written. Raises ImageExists for a version already in the index,
+    and RegistryError for every other conflict.
+    """
+    manifest = kindo_image.manifest
+    where = kindo_image.path
+    account = index.account(manifest.author)
+    if account is None:
+        raise RegistryError(f"{where}: author {manifest.author!r} has no account in {index.root}/accounts; register it first")
+    if account.username != manifest.author:
+        raise RegistryError(f"{where}: author {manifest.author!r} differs from the account name {account.username!r}; build the image with author {account.username!r}")
+    pusher = pusher or account.username
+    pusher_account = index.account(pusher)
+    if pusher_account is None:
+        raise RegistryError(f"pusher {pusher!r} has no account in {index.root}/accounts; register it first")
+    if not BUILD_TIME.fullmatch(manifest.build_time):
+        raise InvalidArchive(f"{where}: manifest.json: build_time {manifest.build_time!r} is invalid; expected a time such as 2026-12-04 19:17:10")
+
+    image = index.image(manifest.author, manifest.name)
+    if image is None:
+        image = Image(manifest.author, manifest.name, [], path=display_path(index.root, image_path(index.root, manifest.author, manifest.name)))
+    elif image.name != manifest.name:
+        raise RegistryError(f"{where}: name {manifest.name!r} differs from the existing image {image.author}/{image.name} only in case or '_' versus '-'; build the image with name {image.name!r}")
+    existing = image.find(manifest.version)
+    if existing is not None:
+        unique = names.unique_name(image.author, image.name, existing.version)
+        raise ImageExists(f"{where}: {unique} already exists in {image.path}:{existing.line}; published versions are immutable, so build a new version")
+
+    version = Version(
+        version=manifest.version,
+        file=asset_file_name(manifest.author, manifest.name, manifest.version),
+        size=kindo_image.size,
+        sha256=kindo_image.sha256,
+        buildtime=manifest.build_time,
+        pusher=pusher_account.username,
+        url=url,
+        summary=manifest.summary,
+        license=manifest.license,
+        homepage=manifest.homepage,
+        platform=manifest.platform,
+        pushed=pushed or now_utc(),
+    )
+    updated = Image(image.author, image.name, [*image.versions, version], path=image.path)
+    return updated, version
+
+
+def add_image(index_root: Path | str, ki_path: Path | str, url: str = "", pusher: str | None = None) -> tuple[Image, Version]:
+    """Add the version in a .ki file to the index and write its image YAML."""
+    if url and url_problem(url):
+        raise RegistryError(f"--url: {url_problem(url)}")
+    kindo_image = read_image(ki_path)
+    index = load_index(index_root)
+    image, version = new_version(index, kindo_image, url=url, pusher=pusher)
+    path = image_path(index.root, image.author, image.name)
+    atomic_write(path, render_image_yaml(image).encode("utf-8"))
+    log.info("wrote %s", path)
+    return image, version

@@ -1,0 +1,194 @@
+"""Loading the index folder from disk and checking the rules across its files.
+
+Layout: `registry.yaml`, `accounts/<username>.yaml` and
+`images/<author>/<name>.yaml`, where the folder and file names are the
+lowercase spellings. `load_index` reads everything, collects every problem
+and raises `InvalidIndex` once.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import names
+from .errors import InvalidIndex, Problem
+from .model import Account, Image, Settings, parse_account, parse_image, parse_settings
+from .strictyaml import Reader, compose
+
+log = logging.getLogger(__name__)
+
+SETTINGS_FILE = "registry.yaml"
+ACCOUNTS_DIR = "accounts"
+IMAGES_DIR = "images"
+
+
+@dataclass
+class Index:
+    """A loaded, valid index."""
+
+    root: Path
+    settings: Settings
+    accounts: dict[str, Account] = field(default_factory=dict)  # by identity
+    images: dict[tuple[str, str], Image] = field(default_factory=dict)  # by (author, name) identity
+
+    def account(self, username: str) -> Account | None:
+        return self.accounts.get(names.identity(username))
+
+    def image(self, author: str, name: str) -> Image | None:
+        return self.images.get((names.identity(author), names.identity(name)))
+
+    def sorted_images(self) -> list[Image]:
+        return sorted(self.images.values(), key=lambda image: (image.author.lower(), image.name.lower()))
+
+
+def image_path(root: Path, author: str, name: str) -> Path:
+    """Return where the YAML file of image `author/name` lives."""
+    return root / IMAGES_DIR / names.path_part(author) / f"{names.path_part(name)}.yaml"
+
+
+def display_path(root: Path, path: Path) -> str:
+    """Return `path` as messages show it: starting at the index folder's name."""
+    return str(Path(root.name) / path.relative_to(root)) if root.name else str(path)
+
+
+def _read(path: Path, shown: str, problems: list[Problem]):
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        problems.append(Problem(shown, 0, f"cannot read file: {error.strerror}"))
+        return None
+    return compose(data, shown, problems)
+
+
+def load_index(root: Path | str) -> Index:
+    """Load and validate the whole index at `root`; raise InvalidIndex listing every problem."""
+    root = Path(root)
+    problems: list[Problem] = []
+    if not root.is_dir():
+        raise InvalidIndex([Problem(str(root), 0, "index folder not found; pass --index DIR or run in the registry repository")])
+
+    settings = _load_settings(root, problems)
+    _check_unexpected(root, problems)
+    accounts = _load_accounts(root, problems)
+    images = _load_images(root, accounts, problems)
+    if problems or settings is None:
+        raise InvalidIndex(problems)
+    log.debug("loaded %d accounts and %d images from %s", len(accounts), len(images), root)
+    return Index(root, settings, accounts, images)
+
+
+def _load_settings(root: Path, problems: list[Problem]) -> Settings | None:
+    path = root / SETTINGS_FILE
+    shown = display_path(root, path)
+    if not path.is_file():
+        problems.append(Problem(shown, 0, "registry settings file not found; create it (see docs/index-format.md)"))
+        return None
+    node = _read(path, shown, problems)
+    if node is None:
+        return None
+    return parse_settings(node, Reader(shown, problems))
+
+
+def _check_unexpected(root: Path, problems: list[Problem]) -> None:
+    expected = {SETTINGS_FILE, ACCOUNTS_DIR, IMAGES_DIR}
+    for entry in sorted(os.listdir(root)):
+        if entry.startswith(".") or entry in expected:
+            continue
+        problems.append(Problem(
+            display_path(root, root / entry), 0,
+            f"unexpected entry; an index holds only {SETTINGS_FILE}, {ACCOUNTS_DIR}/ and {IMAGES_DIR}/",
+        ))
+
+
+def _yaml_files(folder: Path, root: Path, problems: list[Problem]) -> list[Path]:
+    """List the .yaml files directly in `folder`; anything else is a problem."""
+    if not folder.is_dir():
+        return []
+    files = []
+    for entry in sorted(folder.iterdir()):
+        if entry.name.startswith("."):
+            continue
+        if entry.is_symlink() or not entry.is_file() or entry.suffix != ".yaml":
+            problems.append(Problem(display_path(root, entry), 0, "unexpected entry; only regular .yaml files belong here"))
+            continue
+        files.append(entry)
+    return files
+
+
+def _load_accounts(root: Path, problems: list[Problem]) -> dict[str, Account]:
+    accounts: dict[str, Account] = {}
+    for path in _yaml_files(root / ACCOUNTS_DIR, root, problems):
+        shown = display_path(root, path)
+        node = _read(path, shown, problems)
+        if node is None:
+            continue
+        account = parse_account(node, Reader(shown, problems))
+        if account is None:
+            continue
+        expected_file = f"{names.path_part(account.username)}.yaml"
+        if path.name != expected_file:
+            problems.append(Problem(shown, account.line, f"account {account.username!r} must be in {ACCOUNTS_DIR}/{expected_file}; rename the file"))
+            continue
+        key = names.identity(account.username)
+        if key in accounts:
+            other = accounts[key]
+            problems.append(Problem(shown, account.line, f"username {account.username!r} collides with {other.username!r} in {other.path}; usernames ignore case and '_' versus '-'"))
+            continue
+        accounts[key] = account
+    return accounts
+
+
+def _load_images(root: Path, accounts: dict[str, Account], problems: list[Problem]) -> dict[tuple[str, str], Image]:
+    images: dict[tuple[str, str], Image] = {}
+    images_dir = root / IMAGES_DIR
+    if not images_dir.is_dir():
+        return images
+    for author_dir in sorted(images_dir.iterdir()):
+        if author_dir.name.startswith("."):
+            continue
+        if author_dir.is_symlink() or not author_dir.is_dir():
+            problems.append(Problem(display_path(root, author_dir), 0, "unexpected entry; images/ holds one folder per author"))
+            continue
+        for path in _yaml_files(author_dir, root, problems):
+            image = _load_image(root, path, accounts, problems)
+            if image is None:
+                continue
+            key = (names.identity(image.author), names.identity(image.name))
+            if key in images:
+                other = images[key]
+                problems.append(Problem(image.path, 0, f"image {image.author}/{image.name} collides with {other.author}/{other.name} in {other.path}; names ignore case and '_' versus '-'"))
+                continue
+            images[key] = image
+    return images
+
+
+def _load_image(root: Path, path: Path, accounts: dict[str, Account], problems: list[Problem]) -> Image | None:
+    shown = display_path(root, path)
+    node = _read(path, shown, problems)
+    if node is None:
+        return None
+    image = parse_image(node, Reader(shown, problems))
+    if image is None:
+        return None
+    expected = image_path(root, image.author, image.name)
+    if path != expected:
+        problems.append(Problem(shown, 1, f"image {image.author}/{image.name} must be in {display_path(root, expected)}; move the file"))
+        return None
+    account = accounts.get(names.identity(image.author))
+    if account is None:
+        problems.append(Problem(shown, 1, f"author {image.author!r} has no account in {ACCOUNTS_DIR}/; register it first"))
+    elif account.username != image.author:
+        problems.append(Problem(shown, 1, f"author {image.author!r} differs from the account name {account.username!r}; write {account.username!r}"))
+    seen: dict[str, int] = {}
+    for version in image.versions:
+        key = names.identity(version.version)
+        if key in seen:
+            problems.append(Problem(shown, version.line, f"version {version.version!r} duplicates the version at line {seen[key]}; versions ignore case"))
+        else:
+            seen[key] = version.line
+        if names.identity(version.pusher) not in accounts:
+            problems.append(Problem(shown, version.line, f"pusher {version.pusher!r} has no account in {ACCOUNTS_DIR}/"))
+    return image

@@ -1,0 +1,213 @@
+"""The index data model and the schema of each YAML file.
+
+`parse_settings`, `parse_account` and `parse_image` read one file's node tree
+into these dataclasses and record every problem they find; cross-file rules
+(ownership, collisions) live in `index.py`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import yaml
+
+from . import names
+from .strictyaml import Field, Reader
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+BUILD_TIME = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}")
+_UTC_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")
+_ASSET_FILE = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9._-]*\.ki")
+_REPOSITORY = re.compile(r"[A-Za-z0-9-]{1,39}/[A-Za-z0-9._-]{1,100}")
+_GITHUB_LOGIN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,37}[A-Za-z0-9])?")
+_RELEASE_TAG = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+_BCRYPT = re.compile(r"\$2[aby]\$(\d\d)\$[./A-Za-z0-9]{53}")
+_HTTP_URL = re.compile(r"https?://[^\s\"'<>]+")
+
+MIN_BCRYPT_COST = 12
+
+
+def _pattern_check(pattern: re.Pattern[str], field_name: str, expected: str) -> callable:
+    def check(value: str) -> str | None:
+        if pattern.fullmatch(value):
+            return None
+        return f"{field_name} {value!r} is invalid; expected {expected}"
+    return check
+
+
+def _check_bcrypt(value: str) -> str | None:
+    match = _BCRYPT.fullmatch(value)
+    if not match:
+        return "token_bcrypt is not a bcrypt hash ($2b$12$ followed by 53 characters); run `registry-index register`"
+    if int(match.group(1)) < MIN_BCRYPT_COST:
+        return f"token_bcrypt has cost {match.group(1)}; the minimum is {MIN_BCRYPT_COST}; run `registry-index register` again"
+    return None
+
+
+def url_problem(value: str) -> str | None:
+    if value == "" or _HTTP_URL.fullmatch(value):
+        return None
+    return f"URL {value!r} is invalid; give an http:// or https:// URL or leave it empty"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Registry settings from `registry.yaml`."""
+
+    title: str
+    repository: str
+    asset_release: str
+    site_url: str
+
+    def asset_url(self, file: str) -> str:
+        """Return the download URL of a release asset of the registry repository."""
+        return f"https://github.com/{self.repository}/releases/download/{self.asset_release}/{file}"
+
+
+@dataclass(frozen=True)
+class Account:
+    """A kindo account: the author namespace it owns and the GitHub login that owns it."""
+
+    username: str
+    uid: str
+    github: str
+    token_bcrypt: str
+    created: str
+    path: str = ""
+    line: int = 0
+
+
+@dataclass(frozen=True)
+class Version:
+    """One published version of an image and its release asset."""
+
+    version: str
+    file: str
+    size: int
+    sha256: str
+    buildtime: str
+    pusher: str
+    url: str = ""
+    summary: str = ""
+    license: str = ""
+    homepage: str = ""
+    platform: str = ""
+    pushed: str = ""
+    yanked: str = ""
+    line: int = 0
+
+    def download_url(self, settings: Settings) -> str:
+        return self.url or settings.asset_url(self.file)
+
+
+@dataclass
+class Image:
+    """An image (author/name) and all of its versions, from one YAML file."""
+
+    author: str
+    name: str
+    versions: list[Version] = field(default_factory=list)
+    path: str = ""
+
+    def latest(self) -> Version | None:
+        """Return the version that `latest` resolves to.
+
+        A version named `latest` always wins, since it owns the latest path;
+        otherwise the highest version that is not yanked.
+        """
+        explicit = self.find(names.LATEST)
+        if explicit is not None:
+            return explicit
+        live = {version.version: version for version in self.versions if not version.yanked}
+        chosen = names.latest_version(list(live))
+        return live[chosen] if chosen is not None else None
+
+    def find(self, version: str) -> Version | None:
+        wanted = names.identity(version)
+        for candidate in self.versions:
+            if names.identity(candidate.version) == wanted:
+                return candidate
+        return None
+
+
+SETTINGS_FIELDS = [
+    Field("title", "str"),
+    Field("repository", "str", check=_pattern_check(_REPOSITORY, "repository", "a GitHub repository such as owner/name")),
+    Field("asset_release", "str", check=_pattern_check(_RELEASE_TAG, "asset_release", "a release tag such as images")),
+    Field("site_url", "str", check=url_problem),
+]
+
+ACCOUNT_FIELDS = [
+    Field("username", "str", check=names.author_problem),
+    Field("uid", "str", check=_pattern_check(re.compile(r"[A-Za-z0-9-]{1,64}"), "uid", "letters, digits and '-'")),
+    Field("github", "str", check=_pattern_check(_GITHUB_LOGIN, "github", "a GitHub login")),
+    Field("token_bcrypt", "str", check=_check_bcrypt),
+    Field("created", "str", check=_pattern_check(_UTC_TIME, "created", "a UTC time such as 2026-12-04T19:17:10Z")),
+]
+
+IMAGE_FIELDS = [
+    Field("author", "str", check=names.author_problem),
+    Field("name", "str", check=names.name_problem),
+    Field("versions", "list"),
+]
+
+VERSION_FIELDS = [
+    Field("version", "str", check=names.version_problem),
+    Field("file", "str", check=_pattern_check(_ASSET_FILE, "file", "a file name ending in .ki")),
+    Field("url", "str", required=False, check=url_problem),
+    Field("size", "int"),
+    Field("sha256", "str", check=_pattern_check(_SHA256, "sha256", "64 lowercase hexadecimal digits")),
+    Field("buildtime", "str", check=_pattern_check(BUILD_TIME, "buildtime", "a time such as 2026-12-04 19:17:10")),
+    Field("pusher", "str", check=names.author_problem),
+    Field("summary", "str", required=False),
+    Field("license", "str", required=False),
+    Field("homepage", "str", required=False, check=url_problem),
+    Field("platform", "str", required=False),
+    Field("pushed", "str", required=False, check=_pattern_check(_UTC_TIME, "pushed", "a UTC time such as 2026-12-04T19:17:10Z")),
+    Field("yanked", "str", required=False),
+]
+
+
+def parse_settings(node: yaml.Node, reader: Reader) -> Settings | None:
+    values = reader.mapping(node, SETTINGS_FIELDS, "registry settings")
+    if values is None or any(f.name not in values for f in SETTINGS_FIELDS):
+        return None
+    return Settings(values["title"], values["repository"], values["asset_release"], values["site_url"])
+
+
+def parse_account(node: yaml.Node, reader: Reader) -> Account | None:
+    values = reader.mapping(node, ACCOUNT_FIELDS, "account")
+    if values is None or any(f.name not in values for f in ACCOUNT_FIELDS):
+        return None
+    line = values.pop("_line")
+    return Account(**values, path=reader.path, line=line)
+
+
+def parse_image(node: yaml.Node, reader: Reader) -> Image | None:
+    values = reader.mapping(node, IMAGE_FIELDS, "image")
+    if values is None:
+        return None
+    versions = []
+    if values.get("versions") == []:
+        reader.problem(node, "image has no versions; remove the file or add a version")
+    for item in values.get("versions", []):
+        version = _parse_version(item, reader)
+        if version is not None:
+            versions.append(version)
+    if "author" not in values or "name" not in values:
+        return None
+    return Image(values["author"], values["name"], versions, path=reader.path)
+
+
+def _parse_version(node: yaml.Node, reader: Reader) -> Version | None:
+    values = reader.mapping(node, VERSION_FIELDS, "version entry")
+    if values is None:
+        return None
+    if any(f.name not in values for f in VERSION_FIELDS if f.required):
+        return None
+    if values.get("yanked") == "":
+        reader.problem(node, "yanked is empty; give the reason for the yank, or remove the key")
+        return None
+    line = values.pop("_line")
+    return Version(**values, line=line)

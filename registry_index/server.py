@@ -1,0 +1,312 @@
+"""The local server: a built site over HTTP, plus the query-string API.
+
+`serve` reads only the built files. Besides the static paths it answers
+`GET /v1/search?q=` and `GET /v1/pull` in both styles that clients send: the API
+document's `name`/`author`/`version` parameters and kindo 1.x's
+`uniqueName=author/name:version`. Like the kindo hub, the query-string API
+answers errors with HTTP 200 and a body `{"code": ..., "msg": ...}`, and its
+image objects carry the unique name in `name`, which kindo 1.x splits to pull a
+search result.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import mimetypes
+import os
+import re
+import time
+from dataclasses import dataclass
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from . import names, search
+from .api import anonymous_path, pull_path
+from .errors import SiteError
+from .site import MARKER
+
+log = logging.getLogger(__name__)
+
+# Hub error codes, as kindo 1.x clients know them.
+IMAGE_NOT_FOUND = "040014040"
+CODE_NEEDED = "040014000"
+PARAMETER_INVALID = "010004000"
+PARAMETER_EMPTY = "010004003"
+PARAMETER_MISSING = "010004001"
+
+MAX_TARGET_LENGTH = 4096
+MAX_QUERY_FIELDS = 32
+# Seconds a client may take to send its request; a slow client holds only its own thread.
+REQUEST_TIMEOUT = 10
+_SAFE_HOST = re.compile(r"[A-Za-z0-9.\-]+(:\d{1,5})?|\[[0-9A-Fa-f:.]+\](:\d{1,5})?")
+_CONTENT_TYPES = {
+    ".json": "application/json; charset=utf-8",
+    ".html": "text/html; charset=utf-8",
+    ".ki": "application/octet-stream",
+}
+
+
+class HubError(Exception):
+    """An error the query-string API answers as `{"code": ..., "msg": ...}`."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Target:
+    author: str | None
+    name: str
+    version: str | None
+
+
+def _single(params: dict[str, list[str]], key: str) -> str | None:
+    values = params.get(key)
+    return values[-1] if values else None
+
+
+def parse_unique_name(value: str) -> Target:
+    """Split kindo 1.x's `author/name:version`; `anonymous/` and `:latest` mean not given."""
+    author, _, rest = value.rpartition("/")
+    name, _, version = rest.partition(":")
+    return Target(author or None, name, version or None)
+
+
+def pull_target(params: dict[str, list[str]]) -> Target:
+    """Return what a pull request asks for, from either parameter style."""
+    unique = _single(params, "uniqueName")
+    if unique is not None:
+        if unique == "":
+            raise HubError(PARAMETER_EMPTY, "parameter uniqueName is empty; send author/name:version")
+        target = parse_unique_name(unique)
+    else:
+        name = _single(params, "name")
+        if name is None:
+            raise HubError(PARAMETER_MISSING, "missing required parameter name (or uniqueName)")
+        if name == "":
+            raise HubError(PARAMETER_EMPTY, "parameter name is empty; send the image name")
+        target = Target(_single(params, "author") or None, name, _single(params, "version") or None)
+    author = target.author
+    if author is not None and author.lower() == names.ANONYMOUS:
+        author = None
+    version = target.version
+    if version is not None and version.lower() == names.LATEST:
+        version = names.LATEST
+    checks = [names.name_problem(target.name)]
+    if author is not None:
+        checks.append(names.author_problem(author))
+    if version is not None:
+        checks.append(names.version_problem(version))
+    for problem in checks:
+        if problem is not None:
+            raise HubError(PARAMETER_INVALID, f"parameter invalid: {problem}")
+    return Target(author, target.name, version or names.LATEST)
+
+
+class Site:
+    """Read access to a built site folder, shared by all request threads."""
+
+    def __init__(self, root: Path, assets: Path | None = None):
+        self.root = Path(os.path.realpath(root))
+        self.assets = Path(os.path.realpath(assets)) if assets is not None else None
+
+    def read_json(self, relative: str) -> object | None:
+        try:
+            return json.loads((self.root / relative).read_bytes())
+        except FileNotFoundError:
+            return None
+
+    def search(self, query: str) -> list[dict]:
+        lowered = search.normalize_query(query)
+        if lowered is None:
+            return []
+        first = self.read_json(search.node_path(lowered[:search.PREFIX_LENGTH]))
+        node = first
+        second = search.plan_lookup(lowered, first)
+        if second is not None:
+            node = self.read_json(search.node_path(second))
+        results, total, truncated = search.answer(lowered, node)
+        if truncated:
+            log.info("search %r matches %d versions; answering the first %d", query, total, len(results))
+        return results
+
+    def pull(self, target: Target) -> dict:
+        author = target.author
+        if author is None:
+            owners = self.read_json(anonymous_path(target.name))
+            if owners is None:
+                raise HubError(IMAGE_NOT_FOUND, f"image not found: {target.name}")
+            if len(owners["authors"]) > 1:
+                listed = ", ".join(f"{owner}/{owners['name']}" for owner in owners["authors"])
+                raise HubError(PARAMETER_INVALID, f"image name {target.name!r} is published by several authors ({listed}); give the author")
+            author = owners["authors"][0]
+        document = self.read_json(pull_path(author, target.name, target.version))
+        if document is None:
+            raise HubError(IMAGE_NOT_FOUND, f"image not found: {names.unique_name(author, target.name, target.version)}")
+        return document
+
+    def asset_file(self, name: str) -> Path | None:
+        if self.assets is None or "/" in name or name in ("", ".", ".."):
+            return None
+        path = self.assets / name
+        return path if path.is_file() else None
+
+
+def hub_object(record: dict) -> dict:
+    """Return a static record in the hub's shape: `name` is the unique name."""
+    shaped = dict(record)
+    shaped["name"] = record["unique_name"]
+    return shaped
+
+
+class Handler(BaseHTTPRequestHandler):
+    server_version = "registry-index"
+    protocol_version = "HTTP/1.1"
+    timeout = REQUEST_TIMEOUT
+    site: Site  # set on the subclass that make_server builds
+
+    def log_message(self, format: str, *args) -> None:  # noqa: A002 - the base class names it so
+        log.debug("%s " + format, self.client_address[0], *args)
+
+    def do_HEAD(self) -> None:
+        self._handle(send_body=False)
+
+    def do_GET(self) -> None:
+        self._handle(send_body=True)
+
+    def _handle(self, send_body: bool) -> None:
+        started = time.monotonic()
+        status, headers, body = self._route()
+        self.send_response(status)
+        for key, value in headers.items():
+            self.send_header(key, value)
+        self.send_header("Content-Length", str(body.size if isinstance(body, _FileBody) else len(body)))
+        self.end_headers()
+        if send_body:
+            try:
+                if isinstance(body, _FileBody):
+                    body.send(self.wfile)
+                else:
+                    self.wfile.write(body)
+            except (BrokenPipeError, ConnectionResetError):
+                log.info("%s closed the connection during %s", self.client_address[0], self.path[:200])
+        size = body.size if isinstance(body, _FileBody) else len(body)
+        log.info('%s "%s %s" %d %d %.1fms', self.client_address[0], self.command, self.path[:200], status, size, (time.monotonic() - started) * 1000)
+
+    def _route(self):
+        if len(self.path) > MAX_TARGET_LENGTH:
+            return _json(HTTPStatus.REQUEST_URI_TOO_LONG, {"code": PARAMETER_INVALID, "msg": f"request target is longer than {MAX_TARGET_LENGTH} characters"})
+        parts = urlsplit(self.path)
+        if parts.path in ("/v1/search", "/v1/pull"):
+            return _json(HTTPStatus.OK, self._query_api(parts.path, parts.query))
+        try:
+            path = unquote(parts.path, errors="strict")
+        except UnicodeDecodeError:
+            return _json(HTTPStatus.BAD_REQUEST, {"code": PARAMETER_INVALID, "msg": "request path is not valid UTF-8 after percent-decoding"})
+        try:
+            return self._static(path)
+        except OSError as error:
+            log.error("cannot read %s: %s", path[:200], error)
+            return _json(HTTPStatus.INTERNAL_SERVER_ERROR, {"code": PARAMETER_INVALID, "msg": "cannot read the file"})
+
+    def _query_api(self, path: str, query: str) -> object:
+        """Answer the query-string API; errors become hub error objects with HTTP 200, as kindo 1.x expects."""
+        try:
+            params = parse_qs(query, keep_blank_values=True, errors="strict", max_num_fields=MAX_QUERY_FIELDS)
+        except UnicodeDecodeError:
+            return {"code": PARAMETER_INVALID, "msg": "query string is not valid UTF-8 after percent-decoding"}
+        except ValueError:
+            return {"code": PARAMETER_INVALID, "msg": f"query string has more than {MAX_QUERY_FIELDS} parameters"}
+        try:
+            return self._search(params) if path == "/v1/search" else self._pull(params)
+        except HubError as error:
+            return {"code": error.code, "msg": error.message}
+
+    def _search(self, params: dict[str, list[str]]) -> list[dict]:
+        query = _single(params, "q")
+        if query is None:
+            raise HubError(PARAMETER_MISSING, "missing required parameter q")
+        if query == "":
+            raise HubError(PARAMETER_EMPTY, "parameter q is empty; send the text to search for")
+        return [self._localize(hub_object(record)) for record in self.site.search(query)]
+
+    def _pull(self, params: dict[str, list[str]]) -> dict:
+        return self._localize(hub_object(self.site.pull(pull_target(params))))
+
+    def _localize(self, document: dict) -> dict:
+        """Point `url` at this server when the asset is in the local assets folder."""
+        file_name = unquote(document.get("url", "").rsplit("/", 1)[-1])
+        if self.site.asset_file(file_name) is not None:
+            document["url"] = f"http://{self._host()}/assets/{file_name}"
+        return document
+
+    def _host(self) -> str:
+        host = self.headers.get("Host", "")
+        if _SAFE_HOST.fullmatch(host):
+            return host
+        address, port = self.server.server_address[:2]
+        return f"{address}:{port}"
+
+    def _static(self, path: str):
+        segments = [segment for segment in path.split("/") if segment]
+        if any(segment in (".", "..") or "\\" in segment or "\x00" in segment for segment in segments):
+            return _json(HTTPStatus.BAD_REQUEST, {"code": PARAMETER_INVALID, "msg": "invalid path"})
+        if len(segments) == 2 and segments[0] == "assets":
+            asset = self.site.asset_file(segments[1])
+            if asset is not None:
+                return HTTPStatus.OK, {"Content-Type": "application/octet-stream"}, _FileBody(asset)
+        file = self.site.root.joinpath(*segments)
+        if file.is_dir():
+            file = file / "index.html"
+        real = Path(os.path.realpath(file))
+        if real.is_file() and (real == self.site.root or self.site.root in real.parents) and not real.name.startswith("."):
+            content_type = _CONTENT_TYPES.get(real.suffix) or mimetypes.guess_type(real.name)[0] or "application/octet-stream"
+            if real.suffix == ".json" and self.site.assets is not None and segments[:2] == ["v1", "pull"]:
+                document = json.loads(real.read_bytes())
+                if isinstance(document, dict) and "url" in document:
+                    return _json(HTTPStatus.OK, self._localize(document))
+            return HTTPStatus.OK, {"Content-Type": content_type}, real.read_bytes()
+        if segments[:1] == ["v1"]:
+            return _json(HTTPStatus.NOT_FOUND, {"code": IMAGE_NOT_FOUND, "msg": f"not found: {path[:200]}"})
+        page = self.site.root / "404.html"
+        body = page.read_bytes() if page.is_file() else b"not found\n"
+        return HTTPStatus.NOT_FOUND, {"Content-Type": "text/html; charset=utf-8"}, body
+
+
+class _FileBody:
+    """A file sent in chunks, so large downloads use constant memory."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.size = path.stat().st_size
+
+    def send(self, stream) -> None:
+        with open(self.path, "rb") as source:
+            while chunk := source.read(256 * 1024):
+                stream.write(chunk)
+
+
+def _json(status: HTTPStatus, document: object):
+    body = (json.dumps(document, ensure_ascii=False) + "\n").encode("utf-8")
+    return status, {"Content-Type": "application/json; charset=utf-8"}, body
+
+
+class SiteServer(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128
+
+
+def make_server(site_dir: Path | str, host: str = "127.0.0.1", port: int = 8000, assets: Path | str | None = None) -> SiteServer:
+    """Return a server for the built site at `site_dir`; call serve_forever() to run it."""
+    site_dir = Path(site_dir)
+    if not (site_dir / MARKER).is_file():
+        raise SiteError(f"{site_dir} is not a built site (no {MARKER}); run `registry-index build` first")
+    if assets is not None and not Path(assets).is_dir():
+        raise SiteError(f"--assets {assets}: folder not found")
+    handler = type("SiteHandler", (Handler,), {"site": Site(site_dir, Path(assets) if assets else None)})
+    return SiteServer((host, port), handler)

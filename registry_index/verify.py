@@ -1,0 +1,40 @@
+"""Checking asset files against the index entries that describe them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .archive import file_sha256, manifest_mismatches, read_manifest
+from .errors import InvalidArchive, Problem
+from .index import Index
+from .model import Image, Version
+
+
+def verify_asset(image: Image, version: Version, path: Path) -> list[str]:
+    """Return how the .ki file at `path` disagrees with its index entry (empty when it matches)."""
+    size, sha256 = file_sha256(path)
+    mismatches = []
+    if size != version.size:
+        mismatches.append(f"size is {version.size} in the index but the file has {size} bytes")
+    if sha256 != version.sha256:
+        mismatches.append(f"sha256 is {version.sha256} in the index but the file has {sha256}")
+    try:
+        manifest = read_manifest(path)
+    except InvalidArchive as error:
+        return [*mismatches, str(error)]
+    return mismatches + manifest_mismatches(manifest, image.author, image.name, version.version, version.buildtime)
+
+
+def verify_assets(index: Index, folder: Path) -> tuple[list[Problem], int]:
+    """Check every version whose asset file is in `folder`; return the problems and how many files were checked."""
+    problems = []
+    checked = 0
+    for image in index.sorted_images():
+        for version in image.versions:
+            path = folder / version.file
+            if not path.is_file():
+                continue
+            checked += 1
+            for mismatch in verify_asset(image, version, path):
+                problems.append(Problem(image.path, version.line, f"{version.file}: {mismatch}"))
+    return problems, checked

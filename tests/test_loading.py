@@ -1,0 +1,186 @@
+"""Strict loading of the index: every problem with its file, line and fix."""
+
+from pathlib import Path
+
+import pytest
+
+from registry_index.errors import InvalidIndex
+from registry_index.index import load_index
+
+VERSION = """\
+  - version: "3.0.4"
+    file: "cycore-redis-3.0.4.ki"
+    size: 1367041
+    sha256: "d4a6849f128ab875e41410cfc7a37ae3a79226736f2a385a685a776e15a0166c"
+    buildtime: "2026-12-04 19:17:10"
+    pusher: "cycore"
+"""
+GOOD = 'author: "cycore"\nname: "redis"\nversions:\n' + VERSION
+
+
+def problems_for(index_dir: Path, text: str, relative: str = "images/cycore/redis.yaml") -> list[str]:
+    path = index_dir / relative
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(InvalidIndex) as caught:
+        load_index(index_dir)
+    return [str(problem) for problem in caught.value.problems]
+
+
+def test_good_image_loads(index_dir):
+    (index_dir / "images/cycore").mkdir()
+    (index_dir / "images/cycore/redis.yaml").write_text(GOOD)
+    index = load_index(index_dir)
+    image = index.image("CYCORE", "Redis")
+    assert image.name == "redis"
+    assert [v.version for v in image.versions] == ["3.0.4"]
+    assert image.versions[0].size == 1367041
+
+
+F = "index/images/cycore/redis.yaml"
+
+
+@pytest.mark.parametrize("old, new, expected", [
+    ('version: "3.0.4"', "version: 1.10", f'{F}:4: version: 1.10 is read by YAML as a number, not text; quote it: version: "1.10"'),
+    ('version: "3.0.4"', "version: 2.0", f'{F}:4: version: 2.0 is read by YAML as a number, not text; quote it: version: "2.0"'),
+    ('version: "3.0.4"', "version: no", f'{F}:4: version: no is read by YAML as a boolean, not text; quote it: version: "no"'),
+    ('version: "3.0.4"', "version: 010", f'{F}:4: version: 010 is read by YAML as a number, not text; quote it: version: "010"'),
+    ('version: "3.0.4"', "version: 2020-01-01", f'{F}:4: version: 2020-01-01 is read by YAML as a date, not text; quote it: version: "2020-01-01"'),
+    ('version: "3.0.4"', "version: ~", f'{F}:4: version: ~ is read by YAML as empty (null), not text; quote it: version: "~"'),
+    ('version: "3.0.4"', 'version: "3.0 4"', f"{F}:4: version '3.0 4' has characters outside letters, digits, '.' and '-', starting with a letter or digit; rename it"),
+    ('buildtime: "2026-12-04 19:17:10"', "buildtime: 2026-12-04 19:17:10", f'{F}:8: buildtime: 2026-12-04 19:17:10 is read by YAML as a date, not text; quote it: buildtime: "2026-12-04 19:17:10"'),
+    ('buildtime: "2026-12-04 19:17:10"', 'buildtime: "yesterday"', f"{F}:8: buildtime 'yesterday' is invalid; expected a time such as 2026-12-04 19:17:10"),
+    ("size: 1367041", 'size: "1367041"', f"{F}:6: size must be a whole number written in digits, such as 1367041, not '1367041'"),
+    ("size: 1367041", "size: 1_367_041", f"{F}:6: size must be a whole number written in digits, such as 1367041, not '1_367_041'"),
+    ("size: 1367041", "size: 0x10", f"{F}:6: size must be a whole number written in digits, such as 1367041, not '0x10'"),
+    ('sha256: "d4a6', 'sha256: "D4A6', f"{F}:7: sha256 'D4A6849f128ab875e41410cfc7a37ae3a79226736f2a385a685a776e15a0166c' is invalid; expected 64 lowercase hexadecimal digits"),
+    ('pusher: "cycore"', 'pusher: "cycore"\n    colour: "red"', f"{F}:10: unknown key 'colour' in version entry; known keys: version, file, url, size, sha256, buildtime, pusher, summary, license, homepage, platform, pushed, yanked"),
+    ('    file: "cycore-redis-3.0.4.ki"\n', "", f"{F}:4: version entry is missing the required key 'file'"),
+    ('name: "redis"', 'name: "re dis"', f"{F}:2: name 're dis' has characters outside letters, digits, '_' and '-'; rename it"),
+    ('pusher: "cycore"', 'pusher: "cycore"\n    pusher: "cycore"', f"{F}:10: duplicate key 'pusher' (first at line 9); keep one"),
+    ('version: "3.0.4"', "version: !!python/object:os.system 1", f"{F}:4: YAML tag 'tag:yaml.org,2002:python/object:os.system' is not allowed; remove it"),
+    ('pusher: "cycore"', 'pusher: "nobody"', f"{F}:4: pusher 'nobody' has no account in accounts/"),
+    ('pusher: "cycore"', 'pusher: "cycore"\n    yanked: ""', f"{F}:4: yanked is empty; give the reason for the yank, or remove the key"),
+    ('pusher: "cycore"', 'pusher: "cycore"\n    homepage: "javascript:alert(1)"', f"{F}:10: URL 'javascript:alert(1)' is invalid; give an http:// or https:// URL or leave it empty"),
+])
+def test_image_problem(index_dir, old, new, expected):
+    assert old in GOOD
+    assert problems_for(index_dir, GOOD.replace(old, new, 1)) == [expected]
+
+
+def test_duplicate_version_differing_in_case(index_dir):
+    text = GOOD + VERSION.replace('"3.0.4"', '"3.0.4-RC1"') + VERSION.replace('"3.0.4"', '"3.0.4-rc1"')
+    assert problems_for(index_dir, text) == [f"{F}:16: version '3.0.4-rc1' duplicates the version at line 10; versions ignore case"]
+
+
+def test_duplicate_version_listed_twice(index_dir):
+    assert problems_for(index_dir, GOOD + VERSION) == [f"{F}:10: version '3.0.4' duplicates the version at line 4; versions ignore case"]
+
+
+def test_missing_required_key(index_dir):
+    assert problems_for(index_dir, GOOD.replace('name: "redis"\n', "")) == [f"{F}:1: image is missing the required key 'name'"]
+
+
+def test_unknown_top_level_key(index_dir):
+    assert problems_for(index_dir, GOOD + "stars: 5\n") == [f"{F}:10: unknown key 'stars' in image; known keys: author, name, versions"]
+
+
+def test_not_a_mapping(index_dir):
+    assert problems_for(index_dir, "- just\n- a list\n") == [f"{F}:1: image must be a mapping of keys to values"]
+
+
+def test_alias_bomb(index_dir):
+    bomb = 'a: &a ["x","x","x","x","x","x","x","x","x"]\n' + "".join(
+        f'{chr(98 + level)}: &{chr(98 + level)} [*{chr(97 + level)},*{chr(97 + level)},*{chr(97 + level)},*{chr(97 + level)},*{chr(97 + level)},*{chr(97 + level)},*{chr(97 + level)},*{chr(97 + level)},*{chr(97 + level)}]\n'
+        for level in range(8)
+    )
+    problems = problems_for(index_dir, bomb)
+    assert problems[0] == f"{F}:1: YAML anchors and aliases are not allowed; write the value out"
+
+
+def test_several_documents(index_dir):
+    assert problems_for(index_dir, GOOD + "---\n" + GOOD) == [f"{F}:11: file holds several YAML documents; keep one"]
+
+
+def test_invalid_utf8(index_dir):
+    path = index_dir / "images/cycore/redis.yaml"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(GOOD.encode().replace(b"redis", b"red\xffis", 1))
+    with pytest.raises(InvalidIndex) as caught:
+        load_index(index_dir)
+    assert [str(p) for p in caught.value.problems] == [f"{F}: file is not UTF-8 text (invalid byte at offset 27); save it as UTF-8"]
+
+
+def test_huge_file(index_dir):
+    text = GOOD + "# " + "x" * (1024 * 1024) + "\n"
+    assert problems_for(index_dir, text) == [f"{F}: file is {len(text)} bytes; the maximum is 1048576"]
+
+
+def test_yaml_syntax_error(index_dir):
+    assert problems_for(index_dir, 'author: "cycore\n') == [f"{F}:2: invalid YAML: found unexpected end of stream"]
+
+
+def test_file_in_wrong_place(index_dir):
+    assert problems_for(index_dir, GOOD, "images/cycore/Redis.yaml") == [
+        "index/images/cycore/Redis.yaml:1: image cycore/redis must be in index/images/cycore/redis.yaml; move the file"
+    ]
+
+
+def test_name_differing_only_in_underscore(index_dir):
+    (index_dir / "images/cycore").mkdir()
+    (index_dir / "images/cycore/my_app.yaml").write_text(GOOD.replace('"redis"', '"my_app"'))
+    assert problems_for(index_dir, GOOD.replace('"redis"', '"my-app"'), "images/cycore/my-app.yaml") == [
+        "index/images/cycore/my_app.yaml: image cycore/my_app collides with cycore/my-app in index/images/cycore/my-app.yaml; names ignore case and '_' versus '-'"
+    ]
+
+
+def test_author_spelled_in_other_case(index_dir):
+    assert problems_for(index_dir, GOOD.replace('author: "cycore"', 'author: "CyCore"')) == [
+        f"{F}:1: author 'CyCore' differs from the account name 'cycore'; write 'cycore'"
+    ]
+
+
+def test_author_without_account(index_dir):
+    text = GOOD.replace('author: "cycore"', 'author: "ghost"')
+    assert problems_for(index_dir, text, "images/ghost/redis.yaml") == [
+        "index/images/ghost/redis.yaml:1: author 'ghost' has no account in accounts/; register it first"
+    ]
+
+
+def test_every_problem_reported_at_once(index_dir):
+    text = GOOD.replace('version: "3.0.4"', "version: 1.10").replace("size: 1367041", "size: big")
+    assert problems_for(index_dir, text) == [
+        f'{F}:4: version: 1.10 is read by YAML as a number, not text; quote it: version: "1.10"',
+        f"{F}:6: size must be a whole number written in digits, such as 1367041, not 'big'",
+    ]
+
+
+def test_account_problems(index_dir):
+    text = (index_dir / "accounts/cycore.yaml").read_text()
+    (index_dir / "accounts/cycore.yaml").write_text(text.replace('github: "cycore"', 'github: "-bad-"').replace("$2b$12$", "$2b$04$"))
+    with pytest.raises(InvalidIndex) as caught:
+        load_index(index_dir)
+    assert [str(p) for p in caught.value.problems] == [
+        "index/accounts/cycore.yaml:3: github '-bad-' is invalid; expected a GitHub login",
+        "index/accounts/cycore.yaml:4: token_bcrypt has cost 04; the minimum is 12; run `registry-index register` again",
+    ]
+
+
+def test_missing_settings(index_dir):
+    (index_dir / "registry.yaml").unlink()
+    with pytest.raises(InvalidIndex) as caught:
+        load_index(index_dir)
+    assert [str(p) for p in caught.value.problems] == [
+        "index/registry.yaml: registry settings file not found; create it (see docs/index-format.md)"
+    ]
+
+
+def test_unexpected_entries(index_dir):
+    (index_dir / "notes.txt").write_text("hi")
+    (index_dir / "images/readme.yaml").write_text("x: 1")
+    with pytest.raises(InvalidIndex) as caught:
+        load_index(index_dir)
+    assert [str(p) for p in caught.value.problems] == [
+        "index/images/readme.yaml: unexpected entry; images/ holds one folder per author",
+        "index/notes.txt: unexpected entry; an index holds only registry.yaml, accounts/ and images/",
+    ]

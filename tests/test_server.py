@@ -1,0 +1,149 @@
+"""`serve`: static paths and the query-string API over real HTTP on loopback."""
+
+import hashlib
+import http.client
+import json
+import shutil
+
+import pytest
+import requests
+
+from conftest import FIXTURES, REDIS_SHA256, make_ki, manifest
+from registry_index.editing import add_image
+from registry_index.errors import SiteError
+from registry_index.index import load_index
+from registry_index.server import HubError, make_server, parse_unique_name, pull_target, Target
+from registry_index.site import build_site
+
+
+@pytest.fixture
+def site(sample_index, tmp_path):
+    out = tmp_path / "site"
+    build_site(load_index(sample_index), out)
+    return out
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("cycore/redis:3.0.4", Target("cycore", "redis", "3.0.4")),
+    ("anonymous/redis:latest", Target("anonymous", "redis", "latest")),
+    ("redis", Target(None, "redis", None)),
+    ("cycore/redis", Target("cycore", "redis", None)),
+])
+def test_parse_unique_name(text, expected):
+    assert parse_unique_name(text) == expected
+
+
+@pytest.mark.parametrize("params, expected", [
+    ({"uniqueName": ["cycore/redis:3.0.4"]}, Target("cycore", "redis", "3.0.4")),
+    ({"uniqueName": ["Anonymous/redis:LATEST"]}, Target(None, "redis", "latest")),
+    ({"name": ["redis"]}, Target(None, "redis", "latest")),
+    ({"name": ["redis"], "author": ["cycore"], "version": ["3.0.4"]}, Target("cycore", "redis", "3.0.4")),
+    ({"name": ["redis"], "author": [""], "version": [""]}, Target(None, "redis", "latest")),
+])
+def test_pull_target(params, expected):
+    assert pull_target(params) == expected
+
+
+@pytest.mark.parametrize("params, code, message", [
+    ({}, "010004001", "missing required parameter name (or uniqueName)"),
+    ({"name": [""]}, "010004003", "parameter name is empty; send the image name"),
+    ({"uniqueName": [""]}, "010004003", "parameter uniqueName is empty; send author/name:version"),
+    ({"uniqueName": ["cycore/re dis:1"]}, "010004000", "parameter invalid: name 're dis' has characters outside letters, digits, '_' and '-'; rename it"),
+    ({"uniqueName": ["a/b/c:1"]}, "010004000", "parameter invalid: author 'a/b' has characters outside letters and digits; rename it"),
+    ({"name": ["redis"], "version": ["../../x"]}, "010004000", "parameter invalid: version '../../x' has characters outside letters, digits, '.' and '-', starting with a letter or digit; rename it"),
+])
+def test_pull_target_errors(params, code, message):
+    with pytest.raises(HubError) as caught:
+        pull_target(params)
+    assert (caught.value.code, caught.value.message) == (code, message)
+
+
+@pytest.mark.parametrize("path, expected", [
+    ("/v1/search?q=RED", [("cycore/redis:3.0.4", "3.0.4")]),
+    ("/v1/search?q=cycore/", [("cycore/redis:3.0.4", "3.0.4"), ("cycore/tengine:2.1.1", "2.1.1")]),
+    ("/v1/search?q=e:2.1", [("cycore/tengine:2.1.1", "2.1.1")]),
+    ("/v1/search?q=nothing-like-this", []),
+    ("/v1/search?q=%C3%A9", []),
+    ("/v1/search?q=redis&username=cycore&token=abc", [("cycore/redis:3.0.4", "3.0.4")]),
+])
+def test_search_over_http(site, running_server, path, expected):
+    base = running_server(site)
+    answer = requests.get(base + path, timeout=5)
+    assert answer.status_code == 200
+    assert answer.headers["Content-Type"] == "application/json; charset=utf-8"
+    assert [(r["name"], r["version"]) for r in answer.json()] == expected
+
+
+@pytest.mark.parametrize("path, expected", [
+    ("/v1/search", {"code": "010004001", "msg": "missing required parameter q"}),
+    ("/v1/search?q=", {"code": "010004003", "msg": "parameter q is empty; send the text to search for"}),
+    ("/v1/search?q=%ff", {"code": "010004000", "msg": "query string is not valid UTF-8 after percent-decoding"}),
+    ("/v1/pull?uniqueName=cycore/nope:1", {"code": "040014040", "msg": "image not found: cycore/nope:1"}),
+    ("/v1/pull?uniqueName=anonymous/nope:latest", {"code": "040014040", "msg": "image not found: nope"}),
+    ("/v1/pull?name=redis&version=9.9", {"code": "040014040", "msg": "image not found: cycore/redis:9.9"}),
+    ("/v1/pull?" + "&".join(f"x{i}=1" for i in range(40)), {"code": "010004000", "msg": "query string has more than 32 parameters"}),
+])
+def test_query_api_errors_answer_200(site, running_server, path, expected):
+    answer = requests.get(running_server(site) + path, timeout=5)
+    assert answer.status_code == 200
+    assert answer.json() == expected
+
+
+def test_author_omitted_with_several_authors(sample_index, tmp_path, running_server):
+    (sample_index / "accounts/alice.yaml").write_text((sample_index / "accounts/cycore.yaml").read_text().replace('"cycore"', '"alice"'))
+    add_image(sample_index, make_ki(tmp_path / "a.ki", manifest(author="alice", name="redis")))
+    build_site(load_index(sample_index), tmp_path / "site")
+    answer = requests.get(running_server(tmp_path / "site") + "/v1/pull?uniqueName=anonymous/redis:latest", timeout=5)
+    assert answer.json() == {"code": "010004000", "msg": "image name 'redis' is published by several authors (alice/redis, cycore/redis); give the author"}
+
+
+def test_static_paths(site, running_server):
+    base = running_server(site)
+    pull = requests.get(base + "/v1/pull/cycore/redis/latest.json", timeout=5)
+    assert pull.headers["Content-Type"] == "application/json; charset=utf-8"
+    assert pull.json()["sha256"] == REDIS_SHA256
+    assert requests.get(base + "/", timeout=5).text.startswith("<!doctype html>")
+    missing = requests.get(base + "/v1/pull/cycore/redis/9.json", timeout=5)
+    assert (missing.status_code, missing.json()["code"]) == (404, "040014040")
+    assert requests.get(base + "/nowhere", timeout=5).status_code == 404
+    assert requests.get(base + "/.registry-index-site", timeout=5).status_code == 404
+
+
+@pytest.mark.parametrize("raw_path, status", [
+    ("/v1/../../etc/passwd", 400),
+    ("/v1/%2e%2e/%2e%2e/etc/passwd", 400),
+    ("/%2e%2e%2f%2e%2e%2fetc/passwd", 400),
+    ("/v1/pull/%ff.json", 400),
+    ("/" + "a" * 5000, 414),
+])
+def test_hostile_paths(site, running_server, raw_path, status):
+    host_port = running_server(site).removeprefix("http://")
+    connection = http.client.HTTPConnection(host_port, timeout=5)
+    connection.request("GET", raw_path)
+    response = connection.getresponse()
+    body = response.read()
+    assert response.status == status
+    assert b"root:" not in body
+
+
+def test_symlink_out_of_site_not_served(site, running_server, tmp_path):
+    secret = tmp_path / "secret.json"
+    secret.write_text('{"secret": 1}')
+    (site / "v1" / "leak.json").symlink_to(secret)
+    assert requests.get(running_server(site) + "/v1/leak.json", timeout=5).status_code == 404
+
+
+def test_local_assets_preview(site, running_server):
+    base = running_server(site, FIXTURES)
+    pull = requests.get(base + "/v1/pull?uniqueName=cycore/redis:3.0.4", timeout=5).json()
+    assert pull["url"] == base + "/assets/cycore-redis-3.0.4.ki"
+    assert hashlib.sha256(requests.get(pull["url"], timeout=5).content).hexdigest() == REDIS_SHA256
+    static = requests.get(base + "/v1/pull/cycore/redis/3.0.4.json", timeout=5).json()
+    assert static["url"] == base + "/assets/cycore-redis-3.0.4.ki"
+    assert requests.get(base + "/assets/..%2fetc", timeout=5).status_code == 400
+
+
+def test_make_server_refuses_unbuilt_folder(tmp_path):
+    with pytest.raises(SiteError) as caught:
+        make_server(tmp_path, "127.0.0.1", 0)
+    assert str(caught.value) == f"{tmp_path} is not a built site (no .registry-index-site); run `registry-index build` first"
