@@ -5,7 +5,10 @@ Data goes to stdout; log messages and errors go to stderr.
 
 from __future__ import annotations
 
+import getpass
+import json
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Optional
@@ -140,3 +143,116 @@ def serve(
         log.info("stopped")
     finally:
         server.server_close()
+
+
+TokenOption = typer.Option("", "--token", envvar="GITHUB_TOKEN", show_envvar=True, help="GitHub token.")
+ApiOption = typer.Option("https://api.github.com", "--api-url", envvar="GITHUB_API_URL", show_envvar=True, help="GitHub REST API address.")
+WriteIntervalOption = typer.Option(1.0, "--write-interval", help="Seconds between write requests to GitHub; GitHub asks for at least 1.")
+
+
+def _github(token: str, api_url: str, write_interval: float):
+    from .hosting import GitHub
+
+    return GitHub(token, api_url, seconds_between_writes=write_interval)
+
+
+def _read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    first = getpass.getpass("Password: ")
+    second = getpass.getpass("Password again: ")
+    if first != second:
+        raise fail("the two passwords differ; run register again")
+    return first
+
+
+@app.command()
+def register(
+    username: str = typer.Argument(..., help="Account name, which is also your author namespace."),
+    password_stdin: bool = typer.Option(False, "--password-stdin", help="Read the password from the first line of standard input."),
+    index: Path = IndexOption,
+    token: str = TokenOption,
+    api_url: str = ApiOption,
+    write_interval: float = WriteIntervalOption,
+) -> None:
+    """Open a pull request that registers an account owned by your GitHub user."""
+    from .proposals import register as register_account
+
+    password = _read_password(password_stdin)
+    try:
+        account, url = register_account(load_index(index), _github(token, api_url, write_interval), username, password)
+    except RegistryError as error:
+        raise fail(str(error))
+    log.info("pull request: %s", url)
+    print(json.dumps({"uid": account.uid, "username": account.username}))
+
+
+@app.command()
+def push(
+    file: Path = typer.Argument(..., help="The .ki file to publish."),
+    index: Path = IndexOption,
+    token: str = TokenOption,
+    api_url: str = ApiOption,
+    write_interval: float = WriteIntervalOption,
+) -> None:
+    """Upload a .ki to your fork's release and open a pull request that adds it."""
+    from .proposals import push as push_image
+
+    try:
+        response, url = push_image(load_index(index), _github(token, api_url, write_interval), file)
+    except RegistryError as error:
+        raise fail(str(error))
+    log.info("pull request: %s", url)
+    print(json.dumps(response))
+
+
+@app.command("check-pr")
+def check_pr(
+    base: str = typer.Option(..., "--base", help="Commit the pull request is based on."),
+    head: str = typer.Option(..., "--head", help="Head commit of the pull request."),
+    pr_author: str = typer.Option(..., "--pr-author", help="GitHub login of the pull request's author."),
+    repository: Path = typer.Option(Path("."), "--repository", help="Git repository holding both commits."),
+    trusted: bool = typer.Option(False, "--trusted", help="Allow changes outside index/ (for maintainers' pull requests)."),
+    summary: Optional[Path] = typer.Option(None, "--summary", envvar="GITHUB_STEP_SUMMARY", help="Markdown file to append the result to."),
+) -> None:
+    """Validate a pull request: paths, ownership, immutability, schema and the new files."""
+    from .review import check_pull_request, step_summary
+
+    try:
+        problems = check_pull_request(repository, base, head, pr_author, trusted=trusted)
+    except RegistryError as error:
+        raise fail(str(error))
+    for problem in problems:
+        print(problem)
+    if summary is not None:
+        with open(summary, "a", encoding="utf-8") as stream:
+            stream.write(step_summary(problems, base, head))
+    if problems:
+        raise fail(f"{len(problems)} problems in the pull request")
+    log.info("the pull request is valid")
+
+
+@app.command()
+def publish(
+    index: Path = IndexOption,
+    out: Path = typer.Option(Path("site"), "--out", help="Output folder of the site build."),
+    token: str = TokenOption,
+    api_url: str = ApiOption,
+    write_interval: float = WriteIntervalOption,
+) -> None:
+    """Copy new .ki files into the registry's release, then build the site."""
+    from .publishing import mirror_assets
+    from .site import build_site
+
+    try:
+        loaded = load_index(index)
+        report = mirror_assets(loaded, _github(token, api_url, write_interval))
+        summary = build_site(loaded, out)
+    except InvalidIndex as error:
+        for problem in error.problems:
+            print(problem, file=sys.stderr)
+        raise fail(f"{len(error.problems)} problems in {index}; nothing was published")
+    except RegistryError as error:
+        raise fail(str(error))
+    print(f"published: {len(report.uploaded)} uploaded, {len(report.present)} already present, {len(report.replaced_partial)} half-uploaded replaced, {len(report.external)} hosted elsewhere")
+    print(summary.line())

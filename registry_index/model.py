@@ -59,10 +59,11 @@ class Settings:
     repository: str
     asset_release: str
     site_url: str
+    github_url: str = "https://github.com"
 
     def asset_url(self, file: str) -> str:
         """Return the download URL of a release asset of the registry repository."""
-        return f"https://github.com/{self.repository}/releases/download/{self.asset_release}/{file}"
+        return f"{self.github_url.rstrip('/')}/{self.repository}/releases/download/{self.asset_release}/{file}"
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,7 @@ class Version:
     buildtime: str
     pusher: str
     url: str = ""
+    source: str = ""
     summary: str = ""
     license: str = ""
     homepage: str = ""
@@ -136,6 +138,7 @@ SETTINGS_FIELDS = [
     Field("repository", "str", check=_pattern_check(_REPOSITORY, "repository", "a GitHub repository such as owner/name")),
     Field("asset_release", "str", check=_pattern_check(_RELEASE_TAG, "asset_release", "a release tag such as images")),
     Field("site_url", "str", check=url_problem),
+    Field("github_url", "str", required=False, check=url_problem),
 ]
 
 ACCOUNT_FIELDS = [
@@ -156,6 +159,7 @@ VERSION_FIELDS = [
     Field("version", "str", check=names.version_problem),
     Field("file", "str", check=_pattern_check(_ASSET_FILE, "file", "a file name ending in .ki")),
     Field("url", "str", required=False, check=url_problem),
+    Field("source", "str", required=False, check=url_problem),
     Field("size", "int"),
     Field("sha256", "str", check=_pattern_check(_SHA256, "sha256", "64 lowercase hexadecimal digits")),
     Field("buildtime", "str", check=_pattern_check(BUILD_TIME, "buildtime", "a time such as 2026-12-04 19:17:10")),
@@ -171,9 +175,10 @@ VERSION_FIELDS = [
 
 def parse_settings(node: yaml.Node, reader: Reader) -> Settings | None:
     values = reader.mapping(node, SETTINGS_FIELDS, "registry settings")
-    if values is None or any(f.name not in values for f in SETTINGS_FIELDS):
+    if values is None or any(f.name not in values for f in SETTINGS_FIELDS if f.required):
         return None
-    return Settings(values["title"], values["repository"], values["asset_release"], values["site_url"])
+    values.pop("_line")
+    return Settings(**values)
 
 
 def parse_account(node: yaml.Node, reader: Reader) -> Account | None:

@@ -182,21 +182,23 @@ class Handler(BaseHTTPRequestHandler):
     def _handle(self, send_body: bool) -> None:
         started = time.monotonic()
         status, headers, body = self._route()
+        size = body.size if isinstance(body, _FileBody) else len(body)
+        # Log before the body goes out, so the line exists by the time a client has the answer.
+        log.info('%s "%s %s" %d %d %.1fms', self.client_address[0], self.command, self.path[:200], status, size, (time.monotonic() - started) * 1000)
         self.send_response(status)
         for key, value in headers.items():
             self.send_header(key, value)
-        self.send_header("Content-Length", str(body.size if isinstance(body, _FileBody) else len(body)))
+        self.send_header("Content-Length", str(size))
         self.end_headers()
-        if send_body:
-            try:
-                if isinstance(body, _FileBody):
-                    body.send(self.wfile)
-                else:
-                    self.wfile.write(body)
-            except (BrokenPipeError, ConnectionResetError):
-                log.info("%s closed the connection during %s", self.client_address[0], self.path[:200])
-        size = body.size if isinstance(body, _FileBody) else len(body)
-        log.info('%s "%s %s" %d %d %.1fms', self.client_address[0], self.command, self.path[:200], status, size, (time.monotonic() - started) * 1000)
+        if not send_body:
+            return
+        try:
+            if isinstance(body, _FileBody):
+                body.send(self.wfile)
+            else:
+                self.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):
+            log.info("%s closed the connection during %s", self.client_address[0], self.path[:200])
 
     def _route(self):
         if len(self.path) > MAX_TARGET_LENGTH:

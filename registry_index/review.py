@@ -1,0 +1,214 @@
+"""Pull request validation: what a contributor's pull request may change.
+
+The checks run on the pull request's git history alone, with no secrets:
+
+- only files under `index/accounts/` and `index/images/` change (unless the
+  author is trusted, such as a maintainer);
+- a new account is owned by the pull request's author;
+- images change only in author namespaces that the pull request's author owns;
+- existing versions are unchanged, except for `yanked`, which only the owner sets;
+- the whole index still follows the schema and name rules;
+- each new version's file downloads within a size limit, and its sha256, size
+  and manifest equal the entry.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import subprocess
+import tarfile
+import tempfile
+from dataclasses import asdict
+from pathlib import Path
+
+from . import names
+from .errors import InvalidIndex, Problem, RegistryError
+from .hosting import HostingError, download
+from .index import Index, load_index
+from .model import Image, Version
+from .verify import verify_asset
+
+log = logging.getLogger(__name__)
+
+ACCOUNTS_PREFIX = "index/accounts/"
+IMAGES_PREFIX = "index/images/"
+# GitHub refuses release assets of 2 GiB or more.
+MAX_ASSET_BYTES = 2 * 1024 * 1024 * 1024 - 1
+# Fields of a published version that may change after publication.
+MUTABLE_VERSION_FIELDS = {"yanked", "line"}
+MUTABLE_ACCOUNT_FIELDS = {"token_bcrypt", "line", "path"}
+
+
+class GitError(RegistryError):
+    """A git command failed."""
+
+
+def git(repository: Path, *args: str) -> bytes:
+    result = subprocess.run(["git", "-C", str(repository), *args], capture_output=True, timeout=300)
+    if result.returncode != 0:
+        raise GitError(f"git {' '.join(args)} failed: {result.stderr.decode(errors='replace').strip()}")
+    return result.stdout
+
+
+def resolve(repository: Path, revision: str) -> str:
+    if revision.startswith("-"):
+        raise GitError(f"revision {revision!r} is invalid; give a commit id or branch name")
+    return git(repository, "rev-parse", "--verify", "--quiet", f"{revision}^{{commit}}").decode().strip()
+
+
+def changed_files(repository: Path, base: str, head: str) -> list[tuple[str, str]]:
+    """Return (status, path) of every file that differs between `base` and `head`; status is A, M, D or T."""
+    output = git(repository, "diff", "--name-status", "--no-renames", "-z", base, head)
+    fields = output.decode("utf-8", errors="replace").split("\0")
+    return [(fields[i], fields[i + 1]) for i in range(0, len(fields) - 1, 2)]
+
+
+def _extract_index(repository: Path, revision: str, target: Path) -> Path:
+    """Write the `index/` folder at `revision` into `target`; return its path."""
+    archive = git(repository, "archive", "--format=tar", revision, "index")
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(target, filter="data")
+    return target / "index"
+
+
+def _load(folder: Path, problems: list[Problem] | None) -> Index | None:
+    try:
+        return load_index(folder)
+    except InvalidIndex as error:
+        if problems is not None:
+            problems.extend(error.problems)
+        return None
+
+
+def check_pull_request(repository: Path, base: str, head: str, pr_author: str, *, trusted: bool = False, download_assets: bool = True) -> list[Problem]:
+    """Return every problem of the change from `base` to `head` made by GitHub user `pr_author`."""
+    repository = Path(repository)
+    base_commit = resolve(repository, base)
+    head_commit = resolve(repository, head)
+    changes = changed_files(repository, base_commit, head_commit)
+    problems: list[Problem] = []
+
+    for status, path in changes:
+        if not path.startswith((ACCOUNTS_PREFIX, IMAGES_PREFIX)) and not trusted:
+            problems.append(Problem(path, 0, "only files under index/accounts/ and index/images/ may change in a pull request; ask a maintainer for other changes"))
+
+    with tempfile.TemporaryDirectory(prefix="registry-index-review-") as scratch:
+        scratch_path = Path(scratch)
+        base_index = _load(_extract_index(repository, base_commit, scratch_path / "base"), None)
+        head_index = _load(_extract_index(repository, head_commit, scratch_path / "head"), problems)
+        if base_index is None:
+            problems.append(Problem("index", 0, f"the base revision {base} does not hold a valid index; fix the default branch first"))
+            return sorted(problems)
+        login = pr_author.lower()
+        for status, path in changes:
+            if path.startswith(ACCOUNTS_PREFIX):
+                problems.extend(_check_account_change(status, path, base_index, head_index, login))
+            elif path.startswith(IMAGES_PREFIX):
+                problems.extend(_check_image_change(status, path, base_index, head_index, login))
+        if head_index is not None and download_assets:
+            problems.extend(_check_new_assets(base_index, head_index, scratch_path))
+    return sorted(set(problems))
+
+
+def _owner_login(username: str, base: Index, head: Index | None) -> str | None:
+    account = base.account(username) or (head.account(username) if head is not None else None)
+    return account.github.lower() if account is not None else None
+
+
+def _stem(path: str) -> str:
+    return path.rsplit("/", 1)[-1].removesuffix(".yaml")
+
+
+def _check_account_change(status: str, path: str, base: Index, head: Index | None, login: str) -> list[Problem]:
+    username = _stem(path)
+    before = base.account(username)
+    after = head.account(username) if head is not None else None
+    if status == "D":
+        return [Problem(path, 0, "accounts cannot be deleted by a pull request; ask a maintainer")]
+    if before is None:
+        if after is not None and after.github.lower() != login:
+            return [Problem(path, after.line, f"new account {after.username!r} names GitHub user {after.github!r}, but the pull request is by {login!r}; an account must be owned by its author")]
+        return []
+    if before.github.lower() != login:
+        return [Problem(path, 0, f"account {before.username!r} belongs to GitHub user {before.github!r}; only that user may change it")]
+    if after is not None:
+        changed = sorted(key for key, value in asdict(before).items() if key not in MUTABLE_ACCOUNT_FIELDS and asdict(after)[key] != value)
+        if changed:
+            return [Problem(path, after.line, f"account fields {', '.join(changed)} cannot change; only token_bcrypt may")]
+    return []
+
+
+def _check_image_change(status: str, path: str, base: Index, head: Index | None, login: str) -> list[Problem]:
+    parts = path[len(IMAGES_PREFIX):].split("/")
+    author = parts[0]
+    owner = _owner_login(author, base, head)
+    problems = []
+    if owner is None:
+        problems.append(Problem(path, 0, f"author {author!r} has no account; register it first"))
+    elif owner != login:
+        problems.append(Problem(path, 0, f"author namespace {author!r} belongs to GitHub user {owner!r}, not {login!r}; push images under your own author"))
+    if len(parts) != 2:
+        return problems
+    before = base.image(author, _stem(path))
+    after = head.image(author, _stem(path)) if head is not None else None
+    if before is None:
+        return problems
+    if status == "D" or (head is not None and after is None):
+        return [*problems, Problem(path, 0, "published images cannot be deleted; yank their versions instead")]
+    if after is None:
+        return problems
+    for version in before.versions:
+        now = after.find(version.version)
+        if now is None:
+            problems.append(Problem(path, 0, f"published version {version.version!r} was removed; versions are immutable, yank it instead"))
+            continue
+        changed = sorted(key for key, value in asdict(version).items() if key not in MUTABLE_VERSION_FIELDS and asdict(now)[key] != value)
+        if changed:
+            problems.append(Problem(path, now.line, f"published version {version.version!r} changed {', '.join(changed)}; versions are immutable, push a new version"))
+    return problems
+
+
+def _new_versions(base: Index, head: Index) -> list[tuple[Image, Version]]:
+    found = []
+    for key, image in sorted(head.images.items()):
+        old = base.images.get(key)
+        for version in image.versions:
+            if old is None or old.find(version.version) is None:
+                found.append((image, version))
+    return found
+
+
+def _check_new_assets(base: Index, head: Index, scratch: Path) -> list[Problem]:
+    problems = []
+    for image, version in _new_versions(base, head):
+        unique = names.unique_name(image.author, image.name, version.version)
+        url = version.source or version.url
+        if not url:
+            problems.append(Problem(image.path, version.line, f"{unique} has no source or url to download the file from; push it with `registry-index push`"))
+            continue
+        if head.account(version.pusher) is None or names.identity(version.pusher) != names.identity(image.author):
+            problems.append(Problem(image.path, version.line, f"pusher {version.pusher!r} must be the author {image.author!r}"))
+        log.info("downloading %s from %s", unique, url)
+        try:
+            path, _, _ = download(url, min(version.size + 1, MAX_ASSET_BYTES), scratch)
+        except HostingError as error:
+            problems.append(Problem(image.path, version.line, f"{unique}: {error}"))
+            continue
+        try:
+            for mismatch in verify_asset(image, version, path):
+                problems.append(Problem(image.path, version.line, f"{unique}: {mismatch}"))
+        finally:
+            path.unlink(missing_ok=True)
+    return problems
+
+
+def step_summary(problems: list[Problem], base: str, head: str) -> str:
+    """Return the Markdown that the validation workflow adds to the GitHub step summary."""
+    if not problems:
+        return f"### Index check passed\n\nThe change from `{base[:12]}` to `{head[:12]}` is valid.\n"
+    lines = [f"### Index check failed: {len(problems)} problems", "", "| file | line | problem |", "| --- | --- | --- |"]
+    for problem in problems:
+        message = problem.message.replace("|", "\\|")
+        lines.append(f"| `{problem.path}` | {problem.line or ''} | {message} |")
+    return "\n".join(lines) + "\n"
