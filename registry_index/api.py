@@ -14,6 +14,8 @@ from .index import Index
 from .model import Image, Settings, Version
 
 API_VERSION = "v1"
+# The kindo hub's error code for "extraction code needed".
+CODE_NEEDED = "040014000"
 
 
 def encode(document: object) -> bytes:
@@ -31,6 +33,25 @@ def anonymous_path(name: str) -> str:
 
 def image_document_path(author: str, name: str) -> str:
     return f"v1/images/{names.identity(author)}/{names.identity(name)}.json"
+
+
+def private_path(lookup_id: str) -> str:
+    return f"v1/private/{lookup_id}.json"
+
+
+def code_needed(version: Version) -> dict:
+    """Return the public pull document of a private version: the hub's "code needed" error and how to derive keys."""
+    protection = version.protection.to_dict()
+    protection.pop("lookup_id")
+    return {"code": CODE_NEEDED, "msg": "extraction code needed", "protection": protection}
+
+
+def private_record(settings: Settings, image: Image, version: Version) -> dict:
+    """Return the document at a private version's lookup path: its encrypted file and the sealed plaintext details."""
+    document = pull_object(settings, image, version)
+    document["encrypted"] = True
+    document["sealed"] = version.sealed
+    return document
 
 
 def search_record(settings: Settings, image: Image, version: Version) -> dict:
@@ -71,12 +92,13 @@ def sorted_versions(image: Image) -> list[Version]:
 def search_records(index: Index) -> list[dict]:
     """Return every searchable version in search order: by author and name, newest version first.
 
-    Yanked versions are left out of search; their pull paths stay.
+    Yanked versions are left out of search; their pull paths stay. Private
+    versions are left out of everything that lists versions.
     """
     records = []
     for image in index.sorted_images():
         for version in sorted_versions(image):
-            if not version.yanked:
+            if not version.yanked and not version.is_private:
                 records.append(search_record(index.settings, image, version))
     return records
 
@@ -85,18 +107,25 @@ def image_files(index: Index) -> Iterator[tuple[str, bytes]]:
     """Yield (path, content) of every pull file, latest file and image document."""
     authors_by_name: dict[str, list[Image]] = {}
     for image in index.sorted_images():
-        authors_by_name.setdefault(names.identity(image.name), []).append(image)
         versions = sorted_versions(image)
         for version in versions:
-            yield pull_path(image.author, image.name, version.version), encode(pull_object(index.settings, image, version))
+            if version.is_private:
+                yield pull_path(image.author, image.name, version.version), encode(code_needed(version))
+                yield private_path(version.protection.lookup_id), encode(private_record(index.settings, image, version))
+            else:
+                yield pull_path(image.author, image.name, version.version), encode(pull_object(index.settings, image, version))
+        public = [version for version in versions if not version.is_private]
+        if not public:
+            continue
         latest = image.latest()
         if latest is not None and image.find(names.LATEST) is None:
             yield pull_path(image.author, image.name, names.LATEST), encode(pull_object(index.settings, image, latest))
+        authors_by_name.setdefault(names.identity(image.name), []).append(image)
         yield image_document_path(image.author, image.name), encode({
             "author": image.author,
             "name": image.name,
             "latest": latest.version if latest is not None else None,
-            "versions": [pull_object(index.settings, image, version) for version in versions],
+            "versions": [pull_object(index.settings, image, version) for version in public],
         })
     for key, images in sorted(authors_by_name.items()):
         yield anonymous_path(key), encode({
@@ -126,8 +155,8 @@ def registry_document(index: Index, records: list[dict]) -> dict:
     return {
         "api": API_VERSION,
         "title": index.settings.title,
-        "images": len(index.images),
-        "versions": sum(len(image.versions) for image in index.images.values()),
+        "images": sum(1 for image in index.images.values() if any(not v.is_private for v in image.versions)),
+        "versions": sum(1 for image in index.images.values() for v in image.versions if not v.is_private),
         "search": {
             "prefix_length": search.PREFIX_LENGTH,
             "limit": search.LIMIT,

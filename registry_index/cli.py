@@ -91,10 +91,12 @@ def add(
     index: Path = IndexOption,
     url: str = typer.Option("", "--url", help="Download URL of the file; default: the registry's release asset URL."),
     pusher: Optional[str] = typer.Option(None, "--pusher", help="Account that pushes the version; default: the author."),
+    code: Optional[str] = typer.Option(None, "--code", help="Extraction code: make the version private and encrypt its file."),
+    encrypted_out: Optional[Path] = typer.Option(None, "--encrypted-out", help="With --code: folder to write the encrypted file to, for upload."),
 ) -> None:
     """Add the version in a .ki file to the index."""
     try:
-        image, version = add_image(index, file, url=url, pusher=pusher)
+        image, version = add_image(index, file, url=url, pusher=pusher, code=code, encrypted_folder=encrypted_out)
     except RegistryError as error:
         raise fail(str(error))
     print(f"added {image.author}/{image.name}:{version.version} size={version.size} sha256={version.sha256} -> {image.path}")
@@ -190,6 +192,7 @@ def register(
 @app.command()
 def push(
     file: Path = typer.Argument(..., help="The .ki file to publish."),
+    code: Optional[str] = typer.Option(None, "--code", help="Extraction code: only people who know it can pull this version (6 to 64 characters)."),
     index: Path = IndexOption,
     token: str = TokenOption,
     api_url: str = ApiOption,
@@ -199,7 +202,7 @@ def push(
     from .proposals import push as push_image
 
     try:
-        response, url = push_image(load_index(index), _github(token, api_url, write_interval), file)
+        response, url = push_image(load_index(index), _github(token, api_url, write_interval), file, code=code)
     except RegistryError as error:
         raise fail(str(error))
     log.info("pull request: %s", url)
@@ -256,3 +259,20 @@ def publish(
         raise fail(str(error))
     print(f"published: {len(report.uploaded)} uploaded, {len(report.present)} already present, {len(report.replaced_partial)} half-uploaded replaced, {len(report.external)} hosted elsewhere")
     print(summary.line())
+
+
+@app.command()
+def pull(
+    reference: str = typer.Argument(..., help="Image to pull: AUTHOR/NAME[:VERSION]; without a version, the latest."),
+    code: Optional[str] = typer.Option(None, "--code", help="Extraction code of a private version."),
+    source: str = typer.Option("http://127.0.0.1:8000", "--from", help="Address of the registry site."),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="File to write; default: the image's file name in the current folder."),
+) -> None:
+    """Download an image using only the site's static files, and check its sha256."""
+    from .client import pull as pull_image
+
+    try:
+        pulled = pull_image(source, reference, code=code, output=output)
+    except RegistryError as error:
+        raise fail(str(error))
+    print(f"pulled {pulled.unique_name} size={pulled.size} sha256={pulled.sha256} -> {pulled.path}")

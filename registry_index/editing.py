@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
 from . import names
-from .archive import KindoImage, read_image
+from . import extraction
+from .archive import KindoImage, file_sha256, read_image
 from .errors import ImageExists, InvalidArchive, RegistryError
 from .fileio import atomic_write
 from .index import Index, display_path, image_path, load_index
@@ -35,12 +37,17 @@ def render_image_yaml(image: Image) -> str:
         first = True
         for field in VERSION_FIELDS:
             value = getattr(version, field.name)
-            if not field.required and value == "":
+            if not field.required and value in ("", None):
+                continue
+            prefix = "  - " if first else "    "
+            first = False
+            if field.kind == "map":
+                lines.append(f"{prefix}{field.name}:")
+                for key, item in value.to_dict().items():
+                    lines.append(f"      {key}: {item if isinstance(item, int) else _quote(item)}")
                 continue
             text = str(value) if field.kind == "int" else _quote(value)
-            prefix = "  - " if first else "    "
             lines.append(f"{prefix}{field.name}: {text}")
-            first = False
     return "\n".join(lines) + "\n"
 
 
@@ -101,13 +108,50 @@ def new_version(index: Index, kindo_image: KindoImage, url: str = "", pusher: st
     return updated, version
 
 
-def add_image(index_root: Path | str, ki_path: Path | str, url: str = "", pusher: str | None = None) -> tuple[Image, Version]:
-    """Add the version in a .ki file to the index and write its image YAML."""
+def protect(image: Image, version: Version, kindo_image: KindoImage, code: str, folder: Path) -> tuple[Version, Path]:
+    """Encrypt a new version's file with a key derived from `code` into `folder`.
+
+    Return the version turned private (its file, size and sha256 now those of
+    the encrypted file, with the protection record and the sealed plaintext
+    details) and the encrypted file's path.
+    """
+    protection, keys = extraction.new_protection(code)
+    encrypted = folder / f"{version.file}.enc"
+    with open(kindo_image.path, "rb") as source, open(encrypted, "wb") as target:
+        extraction.encrypt_stream(source, target, keys.encryption_key)
+    size, sha256 = file_sha256(encrypted)
+    secret = {"sha256": kindo_image.sha256, "size": kindo_image.size, "file": version.file}
+    sealed = extraction.seal(keys.encryption_key, json.dumps(secret, sort_keys=True).encode(), sealed_context(image, version))
+    private = replace(version, file=encrypted.name, size=size, sha256=sha256, protection=protection, sealed=sealed)
+    return private, encrypted
+
+
+def sealed_context(image: Image, version: Version) -> bytes:
+    """Return the associated data that binds a sealed record to its version, so it cannot be moved to another."""
+    return names.unique_name(names.identity(image.author), names.identity(image.name), names.identity(version.version)).encode()
+
+
+def add_image(index_root: Path | str, ki_path: Path | str, url: str = "", pusher: str | None = None,
+              code: str | None = None, encrypted_folder: Path | None = None) -> tuple[Image, Version]:
+    """Add the version in a .ki file to the index and write its image YAML.
+
+    With `code`, the version is private: its encrypted file is written into
+    `encrypted_folder`, ready to upload, and the entry describes that file.
+    """
     if url and url_problem(url):
         raise RegistryError(f"--url: {url_problem(url)}")
+    if code is not None:
+        extraction.check_code(code)
+        if encrypted_folder is None or not Path(encrypted_folder).is_dir():
+            raise RegistryError(f"--encrypted-out {encrypted_folder}: folder not found; a private version needs a folder for its encrypted file")
     kindo_image = read_image(ki_path)
     index = load_index(index_root)
     image, version = new_version(index, kindo_image, url=url, pusher=pusher)
+    if code is not None:
+        if names.identity(version.version) == names.LATEST:
+            raise RegistryError(f"{kindo_image.path}: a version named 'latest' cannot be private; build the image with a version number")
+        version, _ = protect(image, version, kindo_image, code, Path(encrypted_folder))
+        image.versions[-1] = version
     path = image_path(index.root, image.author, image.name)
     atomic_write(path, render_image_yaml(image).encode("utf-8"))
     log.info("wrote %s", path)

@@ -41,6 +41,8 @@ bytes and the last contains 0 to C, so an empty file is one chunk of only a tag.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hmac
 import logging
 import struct
@@ -56,6 +58,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF, HKDFExpand
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
+
+from .errors import RegistryError
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +108,7 @@ _HEX_DIGITS = frozenset("0123456789abcdef")
 _MIB = 1024 * 1024
 
 
-class ExtractionError(Exception):
+class ExtractionError(RegistryError):
     """Base class of the errors about extraction codes and encrypted images."""
 
 
@@ -517,3 +521,53 @@ def _write_all(dst: BinaryIO, data: bytes) -> None:
         if count is None:
             raise BlockingIOError("destination stream is non-blocking and not ready; pass a blocking stream")
         view = view[count:]
+
+
+_INFO_SEAL_KEY = b"registry-index sealed record v1 key"
+_SEAL_NONCE_SIZE = 12
+
+
+def check_parameters(n: int, r: int, p: int) -> None:
+    """Raise InvalidProtection unless the scrypt parameters are within the accepted memory range.
+
+    A client calls this on parameters it read from a site before it derives, so
+    a tampered site cannot make it derive with cheap parameters.
+    """
+    problems = _kdf_problems(n, r, p, MIN_KDF_MEMORY)
+    if problems:
+        raise InvalidProtection(problems)
+
+
+def derive_from_parameters(code: str, salt: str, n: int, r: int, p: int) -> DerivedKeys:
+    """Derive the keys of a protected version from its code and public scrypt parameters.
+
+    Unlike `derive`, there is no lookup id to compare against: a wrong code
+    shows up as a lookup id under which nothing is published.
+    """
+    try:
+        salt_bytes = bytes.fromhex(salt)
+    except ValueError:
+        raise InvalidProtection([f"salt {salt[:60]!r} is not hexadecimal"]) from None
+    return _derive_keys(_encode_code(code), salt_bytes, n, r, p)
+
+
+def _seal_cipher(key: bytes) -> AESGCM:
+    return AESGCM(HKDFExpand(algorithm=hashes.SHA256(), length=KEY_SIZE, info=_INFO_SEAL_KEY).derive(key))
+
+
+def seal(key: bytes, data: bytes, associated_data: bytes) -> str:
+    """Encrypt a small record with AES-256-GCM under a key derived from `key`; return base64 text."""
+    nonce = urandom(_SEAL_NONCE_SIZE)
+    return base64.b64encode(nonce + _seal_cipher(key).encrypt(nonce, data, associated_data)).decode("ascii")
+
+
+def open_sealed(key: bytes, sealed: str, associated_data: bytes) -> bytes:
+    """Decrypt a record made by `seal`; raise WrongCodeOrTampered when the key or the data is wrong."""
+    try:
+        raw = base64.b64decode(sealed, validate=True)
+    except (ValueError, binascii.Error):
+        raise WrongCodeOrTampered("sealed record is not valid base64; the index entry was modified") from None
+    try:
+        return _seal_cipher(key).decrypt(raw[:_SEAL_NONCE_SIZE], raw[_SEAL_NONCE_SIZE:], associated_data)
+    except InvalidTag:
+        raise WrongCodeOrTampered("wrong extraction code, or the sealed record was modified") from None

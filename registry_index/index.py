@@ -74,10 +74,23 @@ def load_index(root: Path | str) -> Index:
     _check_unexpected(root, problems)
     accounts = _load_accounts(root, problems)
     images = _load_images(root, accounts, problems)
+    _check_lookup_ids(images, problems)
     if problems or settings is None:
         raise InvalidIndex(problems)
     log.debug("loaded %d accounts and %d images from %s", len(accounts), len(images), root)
     return Index(root, settings, accounts, images)
+
+
+def _check_lookup_ids(images: dict, problems: list[Problem]) -> None:
+    """Two private versions with one lookup id would share a path in the site; a copied protection record does that."""
+    seen: dict[str, str] = {}
+    for image in images.values():
+        for version in image.versions:
+            if version.protection is None:
+                continue
+            other = seen.setdefault(version.protection.lookup_id, f"{image.path}:{version.line}")
+            if other != f"{image.path}:{version.line}":
+                problems.append(Problem(image.path, version.line, f"protection lookup_id is the same as at {other}; push the version again with its own code"))
 
 
 def _load_settings(root: Path, problems: list[Problem]) -> Settings | None:

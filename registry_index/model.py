@@ -13,12 +13,13 @@ from dataclasses import dataclass, field
 import yaml
 
 from . import names
+from .extraction import InvalidProtection, Protection
 from .strictyaml import Field, Reader
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 BUILD_TIME = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}")
 _UTC_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")
-_ASSET_FILE = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9._-]*\.ki")
+_ASSET_FILE = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9._-]*\.ki(\.enc)?")
 _REPOSITORY = re.compile(r"[A-Za-z0-9-]{1,39}/[A-Za-z0-9._-]{1,100}")
 _GITHUB_LOGIN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,37}[A-Za-z0-9])?")
 _RELEASE_TAG = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
@@ -97,7 +98,14 @@ class Version:
     platform: str = ""
     pushed: str = ""
     yanked: str = ""
+    protection: Protection | None = None
+    sealed: str = ""
     line: int = 0
+
+    @property
+    def is_private(self) -> bool:
+        """Whether the version is protected by an extraction code."""
+        return self.protection is not None
 
     def download_url(self, settings: Settings) -> str:
         return self.url or settings.asset_url(self.file)
@@ -121,7 +129,7 @@ class Image:
         explicit = self.find(names.LATEST)
         if explicit is not None:
             return explicit
-        live = {version.version: version for version in self.versions if not version.yanked}
+        live = {version.version: version for version in self.versions if not version.yanked and not version.is_private}
         chosen = names.latest_version(list(live))
         return live[chosen] if chosen is not None else None
 
@@ -170,6 +178,18 @@ VERSION_FIELDS = [
     Field("platform", "str", required=False),
     Field("pushed", "str", required=False, check=_pattern_check(_UTC_TIME, "pushed", "a UTC time such as 2026-12-04T19:17:10Z")),
     Field("yanked", "str", required=False),
+    Field("protection", "map", required=False),
+    Field("sealed", "str", required=False),
+]
+
+PROTECTION_FIELDS = [
+    Field("version", "int"),
+    Field("kdf", "str"),
+    Field("n", "int"),
+    Field("r", "int"),
+    Field("p", "int"),
+    Field("salt", "str"),
+    Field("lookup_id", "str"),
 ]
 
 
@@ -214,5 +234,29 @@ def _parse_version(node: yaml.Node, reader: Reader) -> Version | None:
     if values.get("yanked") == "":
         reader.problem(node, "yanked is empty; give the reason for the yank, or remove the key")
         return None
+    if "protection" in values:
+        protection = _parse_protection(values["protection"], reader)
+        if protection is None:
+            return None
+        values["protection"] = protection
+    if ("protection" in values) != bool(values.get("sealed")):
+        reader.problem(node, "a private version needs both protection and sealed; push it again with `registry-index push --code`")
+        return None
+    if "protection" in values and names.identity(values["version"]) == names.LATEST:
+        reader.problem(node, "a version named 'latest' cannot be private; give it a version number")
+        return None
     line = values.pop("_line")
     return Version(**values, line=line)
+
+
+def _parse_protection(node: yaml.Node, reader: Reader) -> Protection | None:
+    values = reader.mapping(node, PROTECTION_FIELDS, "protection")
+    if values is None or any(f.name not in values for f in PROTECTION_FIELDS):
+        return None
+    values.pop("_line")
+    try:
+        return Protection.from_dict(values)
+    except InvalidProtection as error:
+        for problem in error.problems:
+            reader.problem(node, f"protection: {problem}")
+        return None

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import logging
+import tempfile
 from dataclasses import replace
 from pathlib import Path
 
 from github import GithubException, UnknownObjectException
 
-from . import names
+from . import extraction, names
 from .accounts import account_path, new_account, render_account_yaml
 from .archive import read_image
-from .editing import new_version, now_utc, render_image_yaml
+from .editing import new_version, now_utc, protect, render_image_yaml
 from .errors import RegistryError
 from .hosting import GitHub, HostingError
 from .index import Index, display_path, image_path
@@ -49,11 +50,14 @@ def register(index: Index, github: GitHub, username: str, password: str) -> tupl
     return account, url
 
 
-def push(index: Index, github: GitHub, ki_path: Path | str) -> tuple[dict, str]:
+def push(index: Index, github: GitHub, ki_path: Path | str, code: str | None = None) -> tuple[dict, str]:
     """Upload a .ki to the contributor's fork and open a pull request adding its entry.
 
+    With `code`, the uploaded file is encrypted and the version is private.
     Return the API document's push response and the pull request URL.
     """
+    if code is not None:
+        extraction.check_code(code)
     kindo_image = read_image(ki_path)
     manifest = kindo_image.manifest
     login = github.login()
@@ -63,6 +67,8 @@ def push(index: Index, github: GitHub, ki_path: Path | str) -> tuple[dict, str]:
     if account.github.lower() != login.lower():
         raise RegistryError(f"author namespace {account.username!r} belongs to GitHub user {account.github!r}, not {login!r}; push images under your own author")
     image, version = new_version(index, kindo_image, pusher=account.username)
+    if code is not None and names.identity(version.version) == names.LATEST:
+        raise RegistryError(f"{kindo_image.path}: a version named 'latest' cannot be private; build the image with a version number")
 
     upstream = github.repository(index.settings.repository)
     yaml_path = image_path(index.root, image.author, image.name)
@@ -73,11 +79,15 @@ def push(index: Index, github: GitHub, ki_path: Path | str) -> tuple[dict, str]:
 
     fork = github.fork(upstream)
     release = github.release(fork, UPLOAD_RELEASE)
-    existing = github.assets(release).get(version.file)
-    if existing is not None:
-        log.info("replacing %s from an earlier push in %s", version.file, fork.full_name)
-        github.delete(existing)
-    uploaded = github.upload(release, kindo_image.path, version.file)
+    with tempfile.TemporaryDirectory(prefix="registry-index-push-") as scratch:
+        upload_path = kindo_image.path
+        if code is not None:
+            version, upload_path = protect(image, version, kindo_image, code, Path(scratch))
+        existing = github.assets(release).get(version.file)
+        if existing is not None:
+            log.info("replacing %s from an earlier push in %s", version.file, fork.full_name)
+            github.delete(existing)
+        uploaded = github.upload(release, upload_path, version.file)
     version = replace(version, file=uploaded.name, source=uploaded.url)
     image.versions[-1] = version
 

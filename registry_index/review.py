@@ -196,7 +196,7 @@ def _check_new_assets(base: Index, head: Index, scratch: Path) -> list[Problem]:
             problems.append(Problem(image.path, version.line, f"{unique}: {error}"))
             continue
         try:
-            for mismatch in verify_asset(image, version, path):
+            for mismatch in verify_asset(image, version, path, encrypted=version.is_private):
                 problems.append(Problem(image.path, version.line, f"{unique}: {mismatch}"))
         finally:
             path.unlink(missing_ok=True)

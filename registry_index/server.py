@@ -23,8 +23,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from . import names, search
-from .api import anonymous_path, pull_path
+import secrets
+import threading
+import urllib.request
+
+from . import extraction, names, search
+from .api import anonymous_path, private_path, pull_path
 from .errors import SiteError
 from .site import MARKER
 
@@ -38,6 +42,11 @@ PARAMETER_EMPTY = "010004003"
 PARAMETER_MISSING = "010004001"
 
 MAX_TARGET_LENGTH = 4096
+# A decrypting download link stays valid this many seconds after the pull that made it.
+DOWNLOAD_LINK_SECONDS = 600
+# Each scrypt derivation takes about 128 MiB and half a second of one core, so
+# only this many run at once and other requests with a code wait their turn.
+MAX_CONCURRENT_DERIVATIONS = 2
 MAX_QUERY_FIELDS = 32
 # Seconds a client may take to send its request; a slow client holds only its own thread.
 REQUEST_TIMEOUT = 10
@@ -63,6 +72,17 @@ class Target:
     author: str | None
     name: str
     version: str | None
+    code: str | None = None
+
+
+@dataclass(frozen=True)
+class DownloadLink:
+    """What a decrypting download link serves: the encrypted file and its key."""
+
+    record: dict
+    key: bytes
+    plaintext_size: int
+    expires: float
 
 
 def _single(params: dict[str, list[str]], key: str) -> str | None:
@@ -105,7 +125,7 @@ def pull_target(params: dict[str, list[str]]) -> Target:
     for problem in checks:
         if problem is not None:
             raise HubError(PARAMETER_INVALID, f"parameter invalid: {problem}")
-    return Target(author, target.name, version or names.LATEST)
+    return Target(author, target.name, version or names.LATEST, _single(params, "code") or None)
 
 
 class Site:
@@ -114,6 +134,9 @@ class Site:
     def __init__(self, root: Path, assets: Path | None = None):
         self.root = Path(os.path.realpath(root))
         self.assets = Path(os.path.realpath(assets)) if assets is not None else None
+        self.links: dict[str, DownloadLink] = {}
+        self.links_lock = threading.Lock()
+        self.derivations = threading.BoundedSemaphore(MAX_CONCURRENT_DERIVATIONS)
 
     def read_json(self, relative: str) -> object | None:
         try:
@@ -148,7 +171,54 @@ class Site:
         document = self.read_json(pull_path(author, target.name, target.version))
         if document is None:
             raise HubError(IMAGE_NOT_FOUND, f"image not found: {names.unique_name(author, target.name, target.version)}")
+        if document.get("code") == CODE_NEEDED:
+            return self._unlock(document, target)
         return document
+
+    def _unlock(self, stub: dict, target: Target) -> dict:
+        """Return the record of a private version when `target.code` is its extraction code."""
+        if not target.code:
+            raise HubError(CODE_NEEDED, "extraction code needed")
+        protection = stub["protection"]
+        try:
+            extraction.check_parameters(protection["n"], protection["r"], protection["p"])
+            with self.derivations:
+                keys = extraction.derive_from_parameters(target.code, protection["salt"], protection["n"], protection["r"], protection["p"])
+        except extraction.InvalidCode as error:
+            raise HubError(CODE_NEEDED, f"extraction code is invalid: {error}") from None
+        record = self.read_json(private_path(keys.lookup_id))
+        if record is None:
+            log.info("wrong extraction code for %s/%s:%s", target.author, target.name, target.version)
+            raise HubError(CODE_NEEDED, "extraction code is wrong")
+        context = names.unique_name(names.identity(record["author"]), names.identity(record["name"]), names.identity(record["version"])).encode()
+        try:
+            secret = json.loads(extraction.open_sealed(keys.encryption_key, record["sealed"], context))
+        except extraction.WrongCodeOrTampered as error:
+            log.error("sealed record of %s does not open: %s", record["unique_name"], error)
+            raise HubError(CODE_NEEDED, "extraction code is wrong") from None
+        token = secrets.token_urlsafe(24)
+        with self.links_lock:
+            now = time.monotonic()
+            for stale in [key for key, link in self.links.items() if link.expires < now]:
+                del self.links[stale]
+            self.links[token] = DownloadLink(record, keys.encryption_key, secret["size"], now + DOWNLOAD_LINK_SECONDS)
+        unlocked = {key: value for key, value in record.items() if key not in ("encrypted", "sealed")}
+        unlocked.update({"sha256": secret["sha256"], "size": str(secret["size"]), "file": secret["file"], "url": f"/v1/decrypt/{token}/{secret['file']}"})
+        return unlocked
+
+    def link(self, token: str) -> DownloadLink | None:
+        with self.links_lock:
+            link = self.links.get(token)
+        if link is None or link.expires < time.monotonic():
+            return None
+        return link
+
+    def open_encrypted(self, record: dict):
+        """Open the encrypted file of a private record: from the local assets folder, else from its URL."""
+        local = self.asset_file(record["file"])
+        if local is not None:
+            return open(local, "rb")
+        return urllib.request.urlopen(record["url"], timeout=60)  # noqa: S310 - http(s) URL from the built site
 
     def asset_file(self, name: str) -> Path | None:
         if self.assets is None or "/" in name or name in ("", ".", ".."):
@@ -182,7 +252,7 @@ class Handler(BaseHTTPRequestHandler):
     def _handle(self, send_body: bool) -> None:
         started = time.monotonic()
         status, headers, body = self._route()
-        size = body.size if isinstance(body, _FileBody) else len(body)
+        size = body.size if isinstance(body, (_FileBody, _DecryptedBody)) else len(body)
         # Log before the body goes out, so the line exists by the time a client has the answer.
         log.info('%s "%s %s" %d %d %.1fms', self.client_address[0], self.command, self.path[:200], status, size, (time.monotonic() - started) * 1000)
         self.send_response(status)
@@ -193,12 +263,16 @@ class Handler(BaseHTTPRequestHandler):
         if not send_body:
             return
         try:
-            if isinstance(body, _FileBody):
+            if isinstance(body, (_FileBody, _DecryptedBody)):
                 body.send(self.wfile)
             else:
                 self.wfile.write(body)
         except (BrokenPipeError, ConnectionResetError):
             log.info("%s closed the connection during %s", self.client_address[0], self.path[:200])
+        except (extraction.ExtractionError, OSError) as error:
+            # The status line is out already, so the only signal left is a short body: close the connection.
+            log.error("sending %s failed: %s", self.path[:200], error)
+            self.close_connection = True
 
     def _route(self):
         if len(self.path) > MAX_TARGET_LENGTH:
@@ -241,7 +315,10 @@ class Handler(BaseHTTPRequestHandler):
         return self._localize(hub_object(self.site.pull(pull_target(params))))
 
     def _localize(self, document: dict) -> dict:
-        """Point `url` at this server when the asset is in the local assets folder."""
+        """Point `url` at this server when the asset is in the local assets folder, or is a decrypting link."""
+        if document.get("url", "").startswith("/v1/decrypt/"):
+            document["url"] = f"http://{self._host()}{document['url']}"
+            return document
         file_name = unquote(document.get("url", "").rsplit("/", 1)[-1])
         if self.site.asset_file(file_name) is not None:
             document["url"] = f"http://{self._host()}/assets/{file_name}"
@@ -258,6 +335,11 @@ class Handler(BaseHTTPRequestHandler):
         segments = [segment for segment in path.split("/") if segment]
         if any(segment in (".", "..") or "\\" in segment or "\x00" in segment for segment in segments):
             return _json(HTTPStatus.BAD_REQUEST, {"code": PARAMETER_INVALID, "msg": "invalid path"})
+        if len(segments) == 4 and segments[:2] == ["v1", "decrypt"]:
+            link = self.site.link(segments[2])
+            if link is None:
+                return _json(HTTPStatus.NOT_FOUND, {"code": IMAGE_NOT_FOUND, "msg": "download link expired or unknown; pull again"})
+            return HTTPStatus.OK, {"Content-Type": "application/octet-stream"}, _DecryptedBody(self.site, link)
         if len(segments) == 2 and segments[0] == "assets":
             asset = self.site.asset_file(segments[1])
             if asset is not None:
@@ -268,7 +350,7 @@ class Handler(BaseHTTPRequestHandler):
         real = Path(os.path.realpath(file))
         if real.is_file() and (real == self.site.root or self.site.root in real.parents) and not real.name.startswith("."):
             content_type = _CONTENT_TYPES.get(real.suffix) or mimetypes.guess_type(real.name)[0] or "application/octet-stream"
-            if real.suffix == ".json" and self.site.assets is not None and segments[:2] == ["v1", "pull"]:
+            if real.suffix == ".json" and self.site.assets is not None and segments[:2] in (["v1", "pull"], ["v1", "private"]):
                 document = json.loads(real.read_bytes())
                 if isinstance(document, dict) and "url" in document:
                     return _json(HTTPStatus.OK, self._localize(document))
@@ -278,6 +360,20 @@ class Handler(BaseHTTPRequestHandler):
         page = self.site.root / "404.html"
         body = page.read_bytes() if page.is_file() else b"not found\n"
         return HTTPStatus.NOT_FOUND, {"Content-Type": "text/html; charset=utf-8"}, body
+
+
+class _DecryptedBody:
+    """A private image decrypted while it is sent, a few chunks in memory at a time."""
+
+    def __init__(self, site: Site, link: DownloadLink):
+        self.site = site
+        self.link = link
+        self.size = link.plaintext_size
+
+    def send(self, stream) -> None:
+        with self.site.open_encrypted(self.link.record) as source:
+            for chunk in extraction.iter_decrypt(source, self.link.key):
+                stream.write(chunk)
 
 
 class _FileBody:

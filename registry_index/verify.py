@@ -6,18 +6,28 @@ from pathlib import Path
 
 from .archive import file_sha256, manifest_mismatches, read_manifest
 from .errors import InvalidArchive, Problem
+from .extraction import MAGIC
 from .index import Index
 from .model import Image, Version
 
 
-def verify_asset(image: Image, version: Version, path: Path) -> list[str]:
-    """Return how the .ki file at `path` disagrees with its index entry (empty when it matches)."""
+def verify_asset(image: Image, version: Version, path: Path, encrypted: bool = False) -> list[str]:
+    """Return how the .ki file at `path` disagrees with its index entry (empty when it matches).
+
+    An encrypted file (a private version) can only be checked for size, sha256
+    and its format's magic bytes, since its manifest needs the code.
+    """
     size, sha256 = file_sha256(path)
     mismatches = []
     if size != version.size:
         mismatches.append(f"size is {version.size} in the index but the file has {size} bytes")
     if sha256 != version.sha256:
         mismatches.append(f"sha256 is {version.sha256} in the index but the file has {sha256}")
+    if encrypted:
+        with open(path, "rb") as stream:
+            if stream.read(len(MAGIC)) != MAGIC:
+                mismatches.append("the file of a private version is not an encrypted kindo image; push it with --code")
+        return mismatches
     try:
         manifest = read_manifest(path)
     except InvalidArchive as error:
@@ -35,6 +45,6 @@ def verify_assets(index: Index, folder: Path) -> tuple[list[Problem], int]:
             if not path.is_file():
                 continue
             checked += 1
-            for mismatch in verify_asset(image, version, path):
+            for mismatch in verify_asset(image, version, path, encrypted=version.is_private):
                 problems.append(Problem(image.path, version.line, f"{version.file}: {mismatch}"))
     return problems, checked

@@ -54,7 +54,7 @@ F = "index/images/cycore/redis.yaml"
     ("size: 1367041", "size: 1_367_041", f"{F}:6: size must be a whole number written in digits, such as 1367041, not '1_367_041'"),
     ("size: 1367041", "size: 0x10", f"{F}:6: size must be a whole number written in digits, such as 1367041, not '0x10'"),
     ('sha256: "d4a6', 'sha256: "D4A6', f"{F}:7: sha256 'D4A6849f128ab875e41410cfc7a37ae3a79226736f2a385a685a776e15a0166c' is invalid; expected 64 lowercase hexadecimal digits"),
-    ('pusher: "cycore"', 'pusher: "cycore"\n    colour: "red"', f"{F}:10: unknown key 'colour' in version entry; known keys: version, file, url, source, size, sha256, buildtime, pusher, summary, license, homepage, platform, pushed, yanked"),
+    ('pusher: "cycore"', 'pusher: "cycore"\n    colour: "red"', f"{F}:10: unknown key 'colour' in version entry; known keys: version, file, url, source, size, sha256, buildtime, pusher, summary, license, homepage, platform, pushed, yanked, protection, sealed"),
     ('    file: "cycore-redis-3.0.4.ki"\n', "", f"{F}:4: version entry is missing the required key 'file'"),
     ('name: "redis"', 'name: "re dis"', f"{F}:2: name 're dis' has characters outside letters, digits, '_' and '-'; rename it"),
     ('pusher: "cycore"', 'pusher: "cycore"\n    pusher: "cycore"', f"{F}:10: duplicate key 'pusher' (first at line 9); keep one"),

@@ -369,3 +369,66 @@ def test_publish_refuses_other_bytes_under_same_name(registry, tmp_path):
         "published files are never overwritten, so a maintainer must investigate\n"
     )
     assert [a.name for a in release.get_assets()] == ["alice-demo-1.0.ki"]
+
+
+def test_private_push_publish_and_pull(registry, tmp_path):
+    register_alice(registry)
+    ki = make_ki(tmp_path / "secret.ki", manifest(author="alice", name="secret", version="1.0"))
+    result = cli(registry.standin, "alice", "push", str(ki), "--code", "Ab3xY9", "--index", str(registry.clone / "index"))
+    assert result.exit_code == 0, result.output
+    uploaded = registry.standin.files("alice/registry", "push-alice-secret-1.0")["index/images/alice/secret.yaml"]
+    assert b"Ab3xY9" not in uploaded
+    base, head = registry.pull_request_commits(2)
+    assert check(registry, base, head, "alice") == []
+    registry.merge(2)
+
+    site = tmp_path / "site"
+    published = cli(registry.standin, "maint", "publish", "--index", str(registry.clone / "index"), "--out", str(site))
+    assert published.exit_code == 0, published.output
+    release = registry.standin.client("maint").get_repo(UPSTREAM).get_release("images")
+    asset = next(iter(release.get_assets()))
+    assert asset.name == "alice-secret-1.0.ki.enc"
+    assert requests.get(asset.browser_download_url, timeout=5).content[:8] == b"KINDOENC"
+
+    server = make_server(site, "127.0.0.1", 0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        host, port = server.server_address[:2]
+        base_url = f"http://{host}:{port}"
+        assert requests.get(f"{base_url}/v1/search?q=secret", timeout=5).json() == []
+        pull = requests.get(f"{base_url}/v1/pull?uniqueName=alice/secret:1.0&code=Ab3xY9", timeout=30).json()
+        downloaded = requests.get(pull["url"], timeout=30).content
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert downloaded == ki.read_bytes()
+
+
+def test_pr_with_unencrypted_file_for_private_version(registry, tmp_path):
+    register_alice(registry)
+    ki = make_ki(tmp_path / "secret.ki", manifest(author="alice", name="secret", version="1.0"))
+    assert cli(registry.standin, "alice", "push", str(ki), "--code", "Ab3xY9", "--index", str(registry.clone / "index")).exit_code == 0
+    registry.pull_request_commits(2)
+    fork = registry.standin.client("alice").get_repo("alice/registry")
+    plain = fork.get_release("registry-index-uploads").upload_asset(str(ki), name="plain.ki")
+
+    def edit(clone):
+        head_files = registry.standin.files("alice/registry", "push-alice-secret-1.0")
+        text = head_files["index/images/alice/secret.yaml"].decode()
+        entry_source = text.split('source: "')[1].split('"')[0]
+        size = ki.stat().st_size
+        sha = hashlib.sha256(ki.read_bytes()).hexdigest()
+        lines = []
+        for line in text.replace(entry_source, plain.browser_download_url).splitlines():
+            if line.strip().startswith("size:"):
+                line = f"    size: {size}"
+            if line.strip().startswith("sha256:"):
+                line = f'    sha256: "{sha}"'
+            lines.append(line)
+        (clone / "index/images/alice").mkdir(parents=True, exist_ok=True)
+        (clone / "index/images/alice/secret.yaml").write_text("\n".join(lines) + "\n")
+
+    base, head = registry.change(edit)
+    assert check(registry, base, head, "alice") == [
+        "index/images/alice/secret.yaml:5: alice/secret:1.0: the file of a private version is not an encrypted kindo image; push it with --code"
+    ]
