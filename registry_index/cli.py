@@ -8,7 +8,6 @@ from __future__ import annotations
 import getpass
 import json
 import logging
-import os
 import sys
 from pathlib import Path
 from typing import Optional

@@ -89,7 +89,7 @@ def check_pull_request(repository: Path, base: str, head: str, pr_author: str, *
     changes = changed_files(repository, base_commit, head_commit)
     problems: list[Problem] = []
 
-    for status, path in changes:
+    for _status, path in changes:
         if not path.startswith((ACCOUNTS_PREFIX, IMAGES_PREFIX)) and not trusted:
             problems.append(Problem(path, 0, "only files under index/accounts/ and index/images/ may change in a pull request; ask a maintainer for other changes"))
 

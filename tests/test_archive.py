@@ -1,7 +1,6 @@
 """Reading .ki files: the real kindo images and every kind of broken one."""
 
 import zipfile
-from pathlib import Path
 
 import pytest
 

@@ -1,8 +1,6 @@
 """`build`: the static site's paths, contents, determinism and atomic replacement."""
 
 import json
-import os
-import shutil
 
 import pytest
 

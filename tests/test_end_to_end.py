@@ -1,12 +1,9 @@
 """The main job end to end through the CLI: add the real images, build, serve, search and pull over HTTP."""
 
 import hashlib
-import json
-import os
 import shutil
 import subprocess
 import sys
-import time
 
 import pytest
 import requests

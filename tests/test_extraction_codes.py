@@ -2,8 +2,6 @@
 
 import hashlib
 import shutil
-import subprocess
-import sys
 
 import pytest
 import requests
@@ -127,7 +125,7 @@ def test_tampered_file_stops_download(private_site, running_server, tmp_path):
     base = running_server(site, tampered)
     pull = requests.get(f"{base}/v1/pull?uniqueName=cycore/tengine:2.1.1&code={CODE}", timeout=30).json()
     with pytest.raises(requests.exceptions.ChunkedEncodingError):
-        requests.get(pull["url"], timeout=30).content
+        _ = requests.get(pull["url"], timeout=30).content
 
 
 def test_pull_command_private(base, tmp_path):

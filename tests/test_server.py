@@ -2,8 +2,6 @@
 
 import hashlib
 import http.client
-import json
-import shutil
 
 import pytest
 import requests
