@@ -51,7 +51,7 @@ def _get_json(base: str, relative: str) -> dict | None:
     if response.status_code == 404:
         return None
     if response.status_code != 200:
-        raise PullError(f"{url} answered HTTP {response.status_code}")
+        raise PullError(f"{url} returned HTTP {response.status_code}")
     try:
         return response.json()
     except ValueError:
@@ -157,7 +157,7 @@ def pull(base: str, reference: str, code: str | None = None, output: Path | None
                     encrypted.unlink(missing_ok=True)
         sha256 = _sha256(Path(temporary))
         if sha256 != expected_sha256:
-            raise PullError(f"downloaded file has sha256 {sha256}, but the registry says {expected_sha256}; nothing was saved")
+            raise PullError(f"downloaded file has sha256 {sha256}, but the registry lists {expected_sha256}; nothing was saved")
         os.replace(temporary, output)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)

@@ -43,9 +43,16 @@ class UploadedAsset:
     url: str
 
 
-def _describe(error: GithubException) -> str:
-    message = error.data.get("message") if isinstance(error.data, dict) else None
-    return f"HTTP {error.status}: {message or error.data}"
+# PyGithub raises GithubException for HTTP errors, and lets requests' own
+# exceptions (timeouts, refused connections) through.
+_FAILURES = (GithubException, requests.RequestException)
+
+
+def _describe(error: Exception) -> str:
+    if isinstance(error, GithubException):
+        message = error.data.get("message") if isinstance(error.data, dict) else None
+        return f"HTTP {error.status}: {message or error.data}"
+    return f"{type(error).__name__}: {error}"
 
 
 class GitHub:
@@ -70,21 +77,21 @@ class GitHub:
         if self._login is None:
             try:
                 self._login = self.client.get_user().login
-            except GithubException as error:
+            except _FAILURES as error:
                 raise HostingError(f"cannot read the signed-in GitHub user ({_describe(error)}); check the token") from None
         return self._login
 
     def repository(self, full_name: str) -> Repository:
         try:
             return self.client.get_repo(full_name)
-        except GithubException as error:
+        except _FAILURES as error:
             raise HostingError(f"cannot open repository {full_name} ({_describe(error)})") from None
 
     def fork(self, upstream: Repository) -> Repository:
         """Return the signed-in user's fork of `upstream`, creating it when missing."""
         try:
             return upstream.create_fork()
-        except GithubException as error:
+        except _FAILURES as error:
             raise HostingError(f"cannot fork {upstream.full_name} ({_describe(error)})") from None
 
     def propose(self, upstream: Repository, branch: str, files: dict[str, str], title: str, body: str) -> str:
@@ -93,7 +100,7 @@ class GitHub:
         base_sha = upstream.get_branch(upstream.default_branch).commit.sha
         try:
             fork.create_git_ref(ref=f"refs/heads/{branch}", sha=base_sha)
-        except GithubException as error:
+        except _FAILURES as error:
             raise HostingError(f"cannot create branch {branch} in {fork.full_name} ({_describe(error)}); delete the branch if it is left from an earlier try") from None
         try:
             for path, content in sorted(files.items()):
@@ -103,7 +110,7 @@ class GitHub:
                 except UnknownObjectException:
                     fork.create_file(path, title, content, branch=branch)
             pull = upstream.create_pull(title=title, body=body, head=f"{self.login()}:{branch}", base=upstream.default_branch)
-        except GithubException as error:
+        except _FAILURES as error:
             raise HostingError(f"cannot open the pull request from {fork.full_name}:{branch} ({_describe(error)})") from None
         log.info("opened %s", pull.html_url)
         return pull.html_url
@@ -117,21 +124,21 @@ class GitHub:
         try:
             log.info("creating release %s in %s", tag, repository.full_name)
             return repository.create_git_release(tag, tag, "Kindo image files published by registry-index.")
-        except GithubException as error:
+        except _FAILURES as error:
             raise HostingError(f"cannot create release {tag} in {repository.full_name} ({_describe(error)})") from None
 
     def assets(self, release: GitRelease) -> dict[str, GitReleaseAsset]:
         try:
             return {asset.name: asset for asset in release.get_assets()}
-        except GithubException as error:
+        except _FAILURES as error:
             raise HostingError(f"cannot list the assets of release {release.tag_name} ({_describe(error)})") from None
 
     def upload(self, release: GitRelease, path: Path, name: str) -> UploadedAsset:
         """Upload `path` as asset `name`; return the name GitHub gave it and its download URL."""
         try:
             asset = release.upload_asset(str(path), name=name, content_type="application/octet-stream")
-        except GithubException as error:
-            if error.status == 422:
+        except _FAILURES as error:
+            if isinstance(error, GithubException) and error.status == 422:
                 raise AssetExists(f"release {release.tag_name} already has an asset named {name}") from None
             raise HostingError(f"upload of {name} to release {release.tag_name} failed ({_describe(error)})") from None
         if asset.name != name:
@@ -141,7 +148,7 @@ class GitHub:
     def delete(self, asset: GitReleaseAsset) -> None:
         try:
             asset.delete_asset()
-        except GithubException as error:
+        except _FAILURES as error:
             raise HostingError(f"cannot delete asset {asset.name} ({_describe(error)})") from None
 
 

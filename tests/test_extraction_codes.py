@@ -175,7 +175,7 @@ def test_pull_command_rejects_tampered_file(private_site, running_server, tmp_pa
     result = runner.invoke(app, ["pull", "cycore/redis:3.0.4", "--from", base, "-o", str(out / "r.ki")])
     assert result.exit_code == 1
     bad = hashlib.sha256(bytes(data)).hexdigest()
-    assert result.stderr.splitlines()[-1] + "\n" == f"Error: downloaded file has sha256 {bad}, but the registry says {REDIS_SHA256}; nothing was saved\n"
+    assert result.stderr.splitlines()[-1] + "\n" == f"Error: downloaded file has sha256 {bad}, but the registry lists {REDIS_SHA256}; nothing was saved\n"
     assert list(out.iterdir()) == []
 
 
