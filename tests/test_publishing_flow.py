@@ -432,3 +432,33 @@ def test_pr_with_unencrypted_file_for_private_version(registry, tmp_path):
     assert check(registry, base, head, "alice") == [
         "index/images/alice/secret.yaml:5: alice/secret:1.0: the file of a private version is not an encrypted kindo image; push it with --code"
     ]
+
+
+def test_check_pr_command_writes_step_summary(registry, tmp_path):
+    register_alice(registry)
+
+    def edit(clone):
+        (clone / "README.md").write_text("changed | by pr\n")
+        (clone / "index/accounts/alice.yaml").unlink()
+
+    base, head = registry.change(edit)
+    summary = tmp_path / "summary.md"
+    result = runner.invoke(app, ["check-pr", "--base", base, "--head", head, "--pr-author", "mallory",
+                                 "--repository", str(registry.clone), "--summary", str(summary)])
+    assert result.exit_code == 1
+    assert result.stdout == (
+        "README.md: only files under index/accounts/ and index/images/ may change in a pull request; ask a maintainer for other changes\n"
+        "index/accounts/alice.yaml: accounts cannot be deleted by a pull request; ask a maintainer\n"
+    )
+    assert result.stderr.splitlines()[-1] == "Error: 2 problems in the pull request"
+    assert summary.read_text() == (
+        "### Index check failed: 2 problems\n\n| file | line | problem |\n| --- | --- | --- |\n"
+        "| `README.md` |  | only files under index/accounts/ and index/images/ may change in a pull request; ask a maintainer for other changes |\n"
+        "| `index/accounts/alice.yaml` |  | accounts cannot be deleted by a pull request; ask a maintainer |\n"
+    )
+
+
+def test_check_pr_command_rejects_bad_revision(registry):
+    result = runner.invoke(app, ["check-pr", "--base", "--upload-pack=evil", "--head", "main", "--pr-author", "alice", "--repository", str(registry.clone)])
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[-1] == "Error: revision '--upload-pack=evil' is invalid; give a commit id or branch name"
