@@ -25,7 +25,7 @@ from markupsafe import Markup, escape
 from . import api, names, search
 from .errors import SiteError
 from .index import Index
-from .model import Image, Settings, url_problem
+from .model import Image, Settings, Version, url_problem
 
 _PACKAGE = Path(__file__).resolve().parent
 
@@ -138,10 +138,18 @@ def environment() -> jinja2.Environment:
     return env
 
 
+def listed_versions(image: Image) -> list[Version]:
+    """Return the versions that the pages list, newest first."""
+    # NOTE: every version in the model is public so far. Once versions can
+    # carry an extraction code, leave the private ones out here and in
+    # api.image_files.
+    return api.sorted_versions(image)
+
+
 def version_rows(settings: Settings, image: Image) -> list[dict]:
     """Return the versions an image page lists, newest first: the API's pull objects plus display fields."""
     rows = []
-    for version in api.sorted_versions(image):
+    for version in listed_versions(image):
         row = api.pull_object(settings, image, version)
         row.setdefault("yanked", "")
         row["size_text"] = human_size(version.size)
@@ -209,7 +217,7 @@ def render_pages(index: Index, records: list[dict]) -> Iterator[tuple[str, bytes
     authors = _authors(index)
     template = env.get_template("author.html")
     for author, author_images in authors:
-        entries = [(image, _latest_object(settings, image)) for image in author_images]
+        entries = [(image, _latest_object(settings, image), len(listed_versions(image))) for image in author_images]
         yield author_page_path(author), template.render(root="../", title=title, author=author, entries=entries).encode("utf-8")
 
     yield "authors.html", _render(env, "authors.html", root="", title=title, authors=[(author, len(author_images)) for author, author_images in authors])
