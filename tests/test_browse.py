@@ -10,7 +10,6 @@ import functools
 import hashlib
 import json
 import os
-import re
 import shutil
 import threading
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -158,12 +157,21 @@ def browse_site(browse_folder) -> str:
 
 
 def open_home(context, base: str, query: str = ""):
+    """Open the home page and type `query` key by key; return once its results are shown."""
     page = context.new_page()
     page.goto(base)
-    expect_status(page, re.compile(r"\S"))
+    wait_for_results(page, "")
     if query:
         page.locator("#q").press_sequentially(query)
+        wait_for_results(page, query.strip())
     return page
+
+
+def wait_for_results(page, query: str) -> None:
+    """Wait until the results shown are those of `query`, not of an earlier keystroke."""
+    from playwright.sync_api import expect
+
+    expect(page.locator("#results")).to_have_attribute("data-query", query)
 
 
 def expect_status(page, text):
@@ -182,6 +190,7 @@ def test_search_as_you_type(browse_site, new_context):
     assert result_names(page) == ["alice/redis-tools:0.9", "alice/trap:1.0", "alice/webserver:1.2.0", "cycore/redis:3.0.4", "cycore/tengine:2.1.1"]
 
     page.get_by_label("Search images").press_sequentially("redis")
+    wait_for_results(page, "redis")
     expect_status(page, "2 images match.")
     assert result_names(page) == ["alice/redis-tools:0.9", "cycore/redis:3.0.4"]
     assert page.locator("#results .result-summary").all_text_contents() == ["Command line tools for redis", "No summary."]
@@ -269,6 +278,7 @@ def test_keyboard_navigation(browse_site, new_context):
     page.keyboard.press("/")
     assert focused() == "q"
     search_box.fill("tengine")
+    wait_for_results(page, "tengine")
     expect_status(page, "1 image matches.")
     search_box.press("Enter")
     page.wait_for_url(browse_site + "images/cycore/tengine.html")
@@ -311,15 +321,20 @@ def test_language_defaults_to_english(browse_site, new_context):
 
 
 def test_copy_buttons(browse_site, new_context):
+    from playwright.sync_api import expect
+
     context = new_context(permissions=["clipboard-read", "clipboard-write"])
     page = context.new_page()
     page.goto(browse_site + "images/alice/webserver.html")
     button = page.locator("p.command button.copy")
     button.click()
+    # The label changes once the clipboard write has finished.
+    expect(button).to_have_text("Copied")
     assert page.evaluate("navigator.clipboard.readText()") == "kindo pull alice/webserver:1.2.0"
-    assert button.text_content() == "Copied"
     assert page.locator("#copy-status").text_content() == "Copied"
-    page.locator('[id="v-1.0.0"] td button.copy').first.click()
+    hash_button = page.locator('[id="v-1.0.0"] td button.copy').first
+    hash_button.click()
+    expect(hash_button).to_have_text("Copied")
     assert page.evaluate("navigator.clipboard.readText()") == hashlib.sha256(b"alice/webserver:1.0.0").hexdigest()
 
 
@@ -429,6 +444,7 @@ def test_site_served_from_sub_path(browse_folder, new_context, tmp_path):
         page.goto(base)
         expect_status(page, "5 images match.")
         page.get_by_label("Search images").fill("tengine")
+        wait_for_results(page, "tengine")
         expect_status(page, "1 image matches.")
         page.locator("#results a.result").click()
         page.wait_for_url(base + "images/cycore/tengine.html")

@@ -150,6 +150,9 @@
 
   function render() {
     list.replaceChildren();
+    // The query that the displayed results belong to, for scripts and tests
+    // that must wait until the results of the last keystroke are shown.
+    list.dataset.query = displayed === null ? "" : displayed.query;
     if (displayed === null) {
       status.textContent = "";
     } else if (displayed.failed) {
@@ -181,9 +184,9 @@
     rememberQuery(query);
     let outcome;
     try {
-      outcome = { answer: await lookup(query) };
+      outcome = { query: query, answer: await lookup(query) };
     } catch (error) {
-      outcome = { failed: error.message };
+      outcome = { query: query, failed: error.message };
     }
     if (mine !== generation) {
       return; // A later keystroke started a newer search, and its results win.
