@@ -124,6 +124,14 @@ class GitHub:
         try:
             log.info("creating release %s in %s", tag, repository.full_name)
             return repository.create_git_release(tag, tag, "Kindo image files published by registry-index.")
+        except GithubException as error:
+            if error.status == 422:
+                # Another run created it since we looked.
+                try:
+                    return repository.get_release(tag)
+                except _FAILURES:
+                    pass
+            raise HostingError(f"cannot create release {tag} in {repository.full_name} ({_describe(error)})") from None
         except _FAILURES as error:
             raise HostingError(f"cannot create release {tag} in {repository.full_name} ({_describe(error)})") from None
 

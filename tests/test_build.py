@@ -23,7 +23,9 @@ def test_sample_site_layout(sample_index, tmp_path):
     assert (summary.images, summary.versions) == (2, 2)
     files = sorted(str(p.relative_to(site)) for p in site.rglob("*") if p.is_file() and "search" not in p.parts)
     assert files == [
-        ".nojekyll", ".registry-index-site", "404.html", "index.html",
+        ".nojekyll", ".registry-index-site", "404.html", "authors.html", "authors/cycore.html",
+        "images/cycore/redis.html", "images/cycore/tengine.html", "index.html",
+        "static/search.js", "static/site.css", "static/site.js",
         "v1/images/cycore/redis.json", "v1/images/cycore/tengine.json", "v1/index.json",
         "v1/pull/anonymous/redis.json", "v1/pull/anonymous/tengine.json",
         "v1/pull/cycore/redis/3.0.4.json", "v1/pull/cycore/redis/latest.json",

@@ -47,7 +47,9 @@ def make_index(standin, tmp_path: Path, versions: list[str], name: str = "index"
         release = fork.create_git_release("uploads", "uploads", "")
     existing = {asset.name: asset for asset in release.get_assets()}
     for version in versions:
-        ki = make_ki(tmp_path / f"alice-demo-{version}.ki", manifest(author="alice", version=version, summary=f"v{version}"))
+        ki = tmp_path / f"alice-demo-{version}.ki"
+        if not ki.exists():
+            make_ki(ki, manifest(author="alice", version=version, summary=f"v{version}"))
         asset = existing.get(ki.name) or release.upload_asset(str(ki), name=ki.name)
         add_image(root, ki, url="")
         path = root / "images/alice/demo.yaml"
