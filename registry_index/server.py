@@ -11,6 +11,7 @@ search result.
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import mimetypes
@@ -39,8 +40,13 @@ PARAMETER_MISSING = "010004001"
 
 MAX_TARGET_LENGTH = 4096
 MAX_QUERY_FIELDS = 32
-# Seconds a client may take to send its request; a slow client holds only its own thread.
+# Seconds the server waits for each read from a client. A client that sends a
+# byte now and then keeps its connection open indefinitely, but every
+# connection has its own thread, so it blocks no other client.
 REQUEST_TIMEOUT = 10
+# Bytes of a request line that parse_request percent-encodes: controls other
+# than tab, and everything outside ASCII.
+_RAW_BYTE = re.compile(rb"[\x00-\x08\x0b-\x1f\x7f-\xff]")
 _SAFE_HOST = re.compile(r"[A-Za-z0-9.\-]+(:\d{1,5})?|\[[0-9A-Fa-f:.]+\](:\d{1,5})?")
 _CONTENT_TYPES = {
     ".json": "application/json; charset=utf-8",
@@ -173,6 +179,20 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args) -> None:  # noqa: A002 - the base class names it so
         log.debug("%s " + format, self.client_address[0], *args)
 
+    def parse_request(self) -> bool:
+        """Percent-encode raw bytes of the request line, then parse it as http.server does.
+
+        http.server (Python 3.11) decodes the line as Latin-1 and splits it with
+        str.split(), which also splits at bytes 0x1C-0x1F, 0x85 and 0xA0, so a
+        raw UTF-8 character could cut the target short. Encoded, such bytes are
+        decoded as UTF-8, or rejected as invalid UTF-8, like %XX escapes, and
+        control characters never reach the log.
+        """
+        line = self.raw_requestline
+        content = line.rstrip(b"\r\n")
+        self.raw_requestline = _RAW_BYTE.sub(lambda match: b"%%%02X" % match[0][0], content) + line[len(content):]
+        return super().parse_request()
+
     def do_HEAD(self) -> None:
         self._handle(send_body=False)
 
@@ -211,6 +231,8 @@ class Handler(BaseHTTPRequestHandler):
         try:
             return self._static(path)
         except OSError as error:
+            if error.errno == errno.ENAMETOOLONG:
+                return self._not_found(path)
             log.error("cannot read %s: %s", path[:200], error)
             return _json(HTTPStatus.INTERNAL_SERVER_ERROR, {"code": PARAMETER_INVALID, "msg": "cannot read the file"})
 
@@ -271,7 +293,10 @@ class Handler(BaseHTTPRequestHandler):
                 if isinstance(document, dict) and "url" in document:
                     return _json(HTTPStatus.OK, self._localize(document))
             return HTTPStatus.OK, {"Content-Type": content_type}, real.read_bytes()
-        if segments[:1] == ["v1"]:
+        return self._not_found(path)
+
+    def _not_found(self, path: str):
+        if [segment for segment in path.split("/") if segment][:1] == ["v1"]:
             return _json(HTTPStatus.NOT_FOUND, {"code": IMAGE_NOT_FOUND, "msg": f"not found: {path[:200]}"})
         page = self.site.root / "404.html"
         body = page.read_bytes() if page.is_file() else b"not found\n"
