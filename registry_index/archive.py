@@ -92,7 +92,8 @@ def read_manifest(path: Path) -> Manifest:
         raise InvalidArchive(
             f"{path}: a member name is flagged as UTF-8 but is not UTF-8 (invalid byte at offset {error.start}); rebuild the image"
         ) from None
-    except OSError as error:
+    except (OSError, NotImplementedError) as error:
+        # NotImplementedError: the archive needs a newer zip version than zipfile reads.
         raise InvalidArchive(f"{path}: cannot read the archive: {error}") from None
     with archive:
         _check_members(path, archive.infolist())

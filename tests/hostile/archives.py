@@ -104,6 +104,8 @@ CASES = [
                 f"{CORRUPT} (Invalid data stream); rebuild the image"),
     ArchiveCase("unknown-method", only_manifest(method=99),
                 "cannot read manifest.json: That compression method is not supported"),
+    ArchiveCase("zip-version-8.4", only_manifest(version_needed=84),
+                "cannot read the archive: zip file version 8.4"),
     ArchiveCase("encrypted-manifest", only_manifest(flags=ENCRYPTED_FLAG),
                 "cannot read manifest.json: File 'manifest.json' is encrypted, password required for extraction"),
     # zipfile moves every member offset by the distance between the real and

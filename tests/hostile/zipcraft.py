@@ -40,6 +40,7 @@ class Member:
     method: int = DEFLATED
     flags: int = 0
     mode: int = FILE_MODE
+    version_needed: int = 20  # the zip version needed to extract, times 10
     data: bytes | None = None  # the stored bytes; default: `content` compressed by `method`
     crc: int | None = None
     compressed_size: int | None = None
@@ -72,13 +73,13 @@ def build_zip(members: list[Member], entry_count: int | None = None, directory_o
         offset = len(body)
         local_name = member.encoded_name(local=True)
         body += struct.pack(
-            "<IHHHHHIIIHH", LOCAL_SIGNATURE, 20, member.flags, member.method, 0, 0x21,
+            "<IHHHHHIIIHH", LOCAL_SIGNATURE, member.version_needed, member.flags, member.method, 0, 0x21,
             crc, compressed, local_size, len(local_name), len(member.extra),
         )
         body += local_name + member.extra + data
         name = member.encoded_name()
         central += struct.pack(
-            "<IHHHHHHIIIHHHHHII", CENTRAL_SIGNATURE, (UNIX << 8) | 20, 20, member.flags, member.method, 0, 0x21,
+            "<IHHHHHHIIIHHHHHII", CENTRAL_SIGNATURE, (UNIX << 8) | 20, member.version_needed, member.flags, member.method, 0, 0x21,
             crc, compressed, size, len(name), len(member.extra), 0, 0, 0, member.mode << 16, offset,
         )
         central += name + member.extra
