@@ -16,7 +16,7 @@ from pathlib import Path
 from . import names
 from .errors import InvalidIndex, Problem
 from .model import Account, Image, Settings, parse_account, parse_image, parse_settings
-from .strictyaml import Reader, compose
+from .strictyaml import MAX_YAML_BYTES, Reader, compose
 
 log = logging.getLogger(__name__)
 
@@ -55,12 +55,30 @@ def display_path(root: Path, path: Path) -> str:
 
 
 def _read(path: Path, shown: str, problems: list[Problem]):
+    # Read one byte past the limit, so a huge file costs no more memory than a valid one.
     try:
-        data = path.read_bytes()
+        with open(path, "rb") as stream:
+            data = stream.read(MAX_YAML_BYTES + 1)
+            size = os.fstat(stream.fileno()).st_size
     except OSError as error:
         problems.append(Problem(shown, 0, f"cannot read file: {error.strerror}"))
         return None
+    if len(data) > MAX_YAML_BYTES:
+        problems.append(Problem(shown, 0, f"file is {max(size, len(data))} bytes; the maximum is {MAX_YAML_BYTES}"))
+        return None
     return compose(data, shown, problems)
+
+
+def _is_link(root: Path, path: Path, problems: list[Problem]) -> bool:
+    """Add a problem and return True when `path` is a symbolic link.
+
+    A link in a pull request could point anywhere on the machine that
+    validates it, and messages quote the values they read.
+    """
+    if not path.is_symlink():
+        return False
+    problems.append(Problem(display_path(root, path), 0, "unexpected symbolic link; replace it with the file or folder itself"))
+    return True
 
 
 def load_index(root: Path | str) -> Index:
@@ -96,6 +114,8 @@ def _check_lookup_ids(images: dict, problems: list[Problem]) -> None:
 def _load_settings(root: Path, problems: list[Problem]) -> Settings | None:
     path = root / SETTINGS_FILE
     shown = display_path(root, path)
+    if _is_link(root, path, problems):
+        return None
     if not path.is_file():
         problems.append(Problem(shown, 0, "registry settings file not found; create it (see docs/index-format.md)"))
         return None
@@ -118,7 +138,7 @@ def _check_unexpected(root: Path, problems: list[Problem]) -> None:
 
 def _yaml_files(folder: Path, root: Path, problems: list[Problem]) -> list[Path]:
     """List the .yaml files directly in `folder`; anything else is a problem."""
-    if not folder.is_dir():
+    if _is_link(root, folder, problems) or not folder.is_dir():
         return []
     files = []
     for entry in sorted(folder.iterdir()):
@@ -157,7 +177,7 @@ def _load_accounts(root: Path, problems: list[Problem]) -> dict[str, Account]:
 def _load_images(root: Path, accounts: dict[str, Account], problems: list[Problem]) -> dict[tuple[str, str], Image]:
     images: dict[tuple[str, str], Image] = {}
     images_dir = root / IMAGES_DIR
-    if not images_dir.is_dir():
+    if _is_link(root, images_dir, problems) or not images_dir.is_dir():
         return images
     for author_dir in sorted(images_dir.iterdir()):
         if author_dir.name.startswith("."):

@@ -17,8 +17,9 @@ from .extraction import InvalidProtection, Protection
 from .strictyaml import Field, Reader
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
-BUILD_TIME = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}")
-_UTC_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")
+# [0-9], not \d: in Python, \d also matches other scripts' digits, such as fullwidth ２.
+BUILD_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}")
+_UTC_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
 _ASSET_FILE = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9._-]*\.ki(\.enc)?")
 _REPOSITORY = re.compile(r"[A-Za-z0-9-]{1,39}/[A-Za-z0-9._-]{1,100}")
 _GITHUB_LOGIN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,37}[A-Za-z0-9])?")

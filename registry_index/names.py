@@ -12,6 +12,7 @@ Identity is case-insensitive and treats `_` and `-` alike, so `My_App` and
 from __future__ import annotations
 
 import re
+import unicodedata
 
 MAX_AUTHOR_LENGTH = 32
 MAX_NAME_LENGTH = 64
@@ -44,10 +45,23 @@ def _check(kind: str, value: object, pattern: re.Pattern[str], allowed: str, max
     if len(value) > maximum:
         return f"{kind} {value!r} is {len(value)} characters long; the maximum is {maximum}"
     if not pattern.fullmatch(value):
-        return f"{kind} {value!r} has characters outside {allowed}; rename it"
+        return f"{kind} {value!r} has characters outside {allowed}{_describe_non_ascii(value)}; rename it"
     if value.lower().split(".")[0] in _WINDOWS_DEVICES:
         return f"{kind} {value!r} is a reserved device name on Windows; choose another {kind}"
     return None
+
+
+def _describe_non_ascii(value: str) -> str:
+    """Return a note naming the first non-ASCII character of `value` and its position, or "".
+
+    Look-alikes such as Cyrillic `і` print like ASCII letters, so the message
+    names the code point that the reader cannot see.
+    """
+    for position, character in enumerate(value, start=1):
+        if not character.isascii():
+            name = unicodedata.name(character, "unnamed character")
+            return f" (U+{ord(character):04X} {name} at position {position})"
+    return ""
 
 
 def author_problem(value: object) -> str | None:

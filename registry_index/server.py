@@ -11,6 +11,7 @@ search result.
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import mimetypes
@@ -48,8 +49,16 @@ DOWNLOAD_LINK_SECONDS = 600
 # only this many run at once and other requests with a code wait their turn.
 MAX_CONCURRENT_DERIVATIONS = 2
 MAX_QUERY_FIELDS = 32
-# Seconds a client may take to send its request; a slow client holds only its own thread.
+# Seconds the server waits for each read from a client. A client that sends a
+# byte now and then keeps its connection open indefinitely, but every
+# connection has its own thread, so it blocks no other client.
 REQUEST_TIMEOUT = 10
+# Bytes of a request line that parse_request percent-encodes: controls other
+# than tab, and everything outside ASCII.
+_RAW_BYTE = re.compile(rb"[\x00-\x08\x0b-\x1f\x7f-\xff]")
+# Query parameters whose values are secrets: kindo clients send the account
+# token (a password equivalent) and extraction codes. Logs show them redacted.
+_SECRET_PARAMETER = re.compile(r"(?<=[?&;])(token|code|password)=[^&;]*", re.IGNORECASE)
 _SAFE_HOST = re.compile(r"[A-Za-z0-9.\-]+(:\d{1,5})?|\[[0-9A-Fa-f:.]+\](:\d{1,5})?")
 _CONTENT_TYPES = {
     ".json": "application/json; charset=utf-8",
@@ -227,6 +236,11 @@ class Site:
         return path if path.is_file() else None
 
 
+def loggable_target(target: str) -> str:
+    """Return a request target fit for the log: secret parameter values redacted, at most 200 characters."""
+    return _SECRET_PARAMETER.sub(lambda match: f"{match[1]}=<redacted>", target)[:200]
+
+
 def hub_object(record: dict) -> dict:
     """Return a static record in the hub's shape: `name` is the unique name."""
     shaped = dict(record)
@@ -238,10 +252,28 @@ class Handler(BaseHTTPRequestHandler):
     server_version = "registry-index"
     protocol_version = "HTTP/1.1"
     timeout = REQUEST_TIMEOUT
+    # The headers and the body go out in two writes. With Nagle's algorithm the
+    # second waits for the client's delayed ACK, which cost about 40 ms per
+    # request on a kept-alive connection (Linux loopback, benchmarks/serve_load.py).
+    disable_nagle_algorithm = True
     site: Site  # set on the subclass that make_server builds
 
     def log_message(self, format: str, *args) -> None:  # noqa: A002 - the base class names it so
         log.debug("%s " + format, self.client_address[0], *args)
+
+    def parse_request(self) -> bool:
+        """Percent-encode raw bytes of the request line, then parse it as http.server does.
+
+        http.server (Python 3.11) decodes the line as Latin-1 and splits it with
+        str.split(), which also splits at bytes 0x1C-0x1F, 0x85 and 0xA0, so a
+        raw UTF-8 character could cut the target short. Encoded, such bytes are
+        decoded as UTF-8, or rejected as invalid UTF-8, like %XX escapes, and
+        control characters never reach the log.
+        """
+        line = self.raw_requestline
+        content = line.rstrip(b"\r\n")
+        self.raw_requestline = _RAW_BYTE.sub(lambda match: b"%%%02X" % match[0][0], content) + line[len(content):]
+        return super().parse_request()
 
     def do_HEAD(self) -> None:
         self._handle(send_body=False)
@@ -254,7 +286,7 @@ class Handler(BaseHTTPRequestHandler):
         status, headers, body = self._route()
         size = body.size if isinstance(body, (_FileBody, _DecryptedBody)) else len(body)
         # Log before the body goes out, so the line exists by the time a client has the answer.
-        log.info('%s "%s %s" %d %d %.1fms', self.client_address[0], self.command, self.path[:200], status, size, (time.monotonic() - started) * 1000)
+        log.info('%s "%s %s" %d %d %.1fms', self.client_address[0], self.command, loggable_target(self.path), status, size, (time.monotonic() - started) * 1000)
         self.send_response(status)
         for key, value in headers.items():
             self.send_header(key, value)
@@ -268,10 +300,10 @@ class Handler(BaseHTTPRequestHandler):
             else:
                 self.wfile.write(body)
         except (BrokenPipeError, ConnectionResetError):
-            log.info("%s closed the connection during %s", self.client_address[0], self.path[:200])
+            log.info("%s closed the connection during %s", self.client_address[0], loggable_target(self.path))
         except (extraction.ExtractionError, OSError) as error:
             # The status line is out already, so the only signal left is a short body: close the connection.
-            log.error("sending %s failed: %s", self.path[:200], error)
+            log.error("sending %s failed: %s", loggable_target(self.path), error)
             self.close_connection = True
 
     def _route(self):
@@ -287,6 +319,8 @@ class Handler(BaseHTTPRequestHandler):
         try:
             return self._static(path)
         except OSError as error:
+            if error.errno == errno.ENAMETOOLONG:
+                return self._not_found(path)
             log.error("cannot read %s: %s", path[:200], error)
             return _json(HTTPStatus.INTERNAL_SERVER_ERROR, {"code": PARAMETER_INVALID, "msg": "cannot read the file"})
 
@@ -355,7 +389,10 @@ class Handler(BaseHTTPRequestHandler):
                 if isinstance(document, dict) and "url" in document:
                     return _json(HTTPStatus.OK, self._localize(document))
             return HTTPStatus.OK, {"Content-Type": content_type}, real.read_bytes()
-        if segments[:1] == ["v1"]:
+        return self._not_found(path)
+
+    def _not_found(self, path: str):
+        if [segment for segment in path.split("/") if segment][:1] == ["v1"]:
             return _json(HTTPStatus.NOT_FOUND, {"code": IMAGE_NOT_FOUND, "msg": f"not found: {path[:200]}"})
         page = self.site.root / "404.html"
         body = page.read_bytes() if page.is_file() else b"not found\n"

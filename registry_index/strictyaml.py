@@ -24,6 +24,13 @@ except AttributeError:  # PyYAML built without libyaml
     _Loader = yaml.SafeLoader
 
 MAX_YAML_BYTES = 1024 * 1024
+# An image file nests three levels (image, versions, version entry). Deeper
+# nesting is rejected before composing, because PyYAML composes recursively:
+# 200,000 nested `[` crashed the C loader of PyYAML 6.0.3 with a segmentation
+# fault, and 1,000 levels raised RecursionError in the Python one.
+MAX_YAML_DEPTH = 16
+# Sizes are bytes of one file, and 19 digits are more than any file size needs.
+MAX_INT_DIGITS = 19
 
 _STR = "tag:yaml.org,2002:str"
 _INT = "tag:yaml.org,2002:int"
@@ -46,10 +53,10 @@ def line_of(node: yaml.Node) -> int:
 def compose(data: bytes, path: str, problems: list[Problem]) -> yaml.Node | None:
     """Parse one YAML document into a node tree, or add problems and return None.
 
-    Refused: files over MAX_YAML_BYTES, text that is not UTF-8, several
-    documents, anchors and aliases (they make "billion laughs" bombs possible
-    and an index never needs them), tags outside YAML's core schema such as
-    `!!python/object`, and duplicate keys.
+    Refused: files over MAX_YAML_BYTES, text that is not UTF-8, nesting deeper
+    than MAX_YAML_DEPTH, several documents, anchors and aliases (they make
+    "billion laughs" bombs possible and an index never needs them), tags
+    outside YAML's core schema such as `!!python/object`, and duplicate keys.
     """
     if len(data) > MAX_YAML_BYTES:
         problems.append(Problem(path, 0, f"file is {len(data)} bytes; the maximum is {MAX_YAML_BYTES}"))
@@ -60,13 +67,32 @@ def compose(data: bytes, path: str, problems: list[Problem]) -> yaml.Node | None
         problems.append(Problem(path, 0, f"file is not UTF-8 text (invalid byte at offset {error.start}); save it as UTF-8"))
         return None
     try:
+        rejected = _check_events(text)
+        if rejected is not None:
+            problems.append(Problem(path, *rejected))
+            return None
         documents = list(yaml.compose_all(text, Loader=_Loader))
     except yaml.MarkedYAMLError as error:
         line = error.problem_mark.line + 1 if error.problem_mark else 0
-        problems.append(Problem(path, line, f"invalid YAML: {error.problem}"))
+        if "nesting depth" in str(error.problem):
+            # libyaml from PyYAML 6.0.4 on stops deep flow nesting itself while it
+            # scans ahead, before the event check above sees the depth.
+            problems.append(Problem(path, line, f"YAML nesting is deeper than {MAX_YAML_DEPTH} levels; an index file needs at most 3"))
+        else:
+            problems.append(Problem(path, line, f"invalid YAML: {error.problem}"))
+        return None
+    except yaml.reader.ReaderError as error:
+        # The C loader counts the position in UTF-8 bytes, the Python loader in characters.
+        if _Loader is yaml.SafeLoader:
+            line = text.count("\n", 0, error.position) + 1
+        else:
+            line = data.count(b"\n", 0, error.position) + 1
+        character = f"U+{error.character:04X}" if isinstance(error.character, int) else repr(error.character)
+        problems.append(Problem(path, line, f"invalid YAML: character {character} is not allowed in YAML text; remove it"))
         return None
     except yaml.YAMLError as error:
-        problems.append(Problem(path, 0, f"invalid YAML: {error}"))
+        first_line = str(error).splitlines()[0] if str(error) else type(error).__name__
+        problems.append(Problem(path, 0, f"invalid YAML: {first_line}"))
         return None
     documents = [document for document in documents if document is not None]
     if not documents:
@@ -80,6 +106,26 @@ def compose(data: bytes, path: str, problems: list[Problem]) -> yaml.Node | None
     if len(problems) > before:
         return None
     return documents[0]
+
+
+def _check_events(text: str) -> tuple[int, str] | None:
+    """Scan the parser events for anchors, aliases and deep nesting; return (line, message) of the first.
+
+    The parser emits events without recursion, so this is safe on input that
+    would crash the recursive composer.
+    """
+    depth = 0
+    for event in yaml.parse(text, Loader=_Loader):
+        line = event.start_mark.line + 1
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
+            return line, "YAML anchors and aliases are not allowed; write the value out"
+        if isinstance(event, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
+            depth += 1
+            if depth > MAX_YAML_DEPTH:
+                return line, f"YAML nesting is deeper than {MAX_YAML_DEPTH} levels; an index file needs at most 3"
+        elif isinstance(event, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
+            depth -= 1
+    return None
 
 
 def _check_structure(node: yaml.Node, path: str, problems: list[Problem], seen: set[int]) -> None:
@@ -205,5 +251,9 @@ class Reader:
         ):
             shown = node.value if isinstance(node, yaml.ScalarNode) else "a list or mapping"
             self.problem(node, f"{name} must be a whole number written in digits, such as 1367041, not {shown!r}")
+            return None
+        if len(node.value) > MAX_INT_DIGITS:
+            # Checked before int(), which raises ValueError past 4,300 digits (Python 3.11 and later).
+            self.problem(node, f"{name} has {len(node.value)} digits; the maximum is {MAX_INT_DIGITS}")
             return None
         return int(node.value)

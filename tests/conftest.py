@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import socket
 import threading
@@ -13,7 +14,25 @@ import pytest
 
 REPOSITORY = Path(__file__).resolve().parent.parent
 SAMPLE_INDEX = REPOSITORY / "index"
-FIXTURES = REPOSITORY.parent / "shared" / "fixtures" / "kindo-images"
+
+# Tests run `python -m registry_index` in temporary folders. This makes those
+# subprocesses import this checkout's package, installed or not.
+os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPOSITORY), os.environ.get("PYTHONPATH")]))
+
+
+def _find_fixtures() -> Path:
+    """Return `shared/fixtures/kindo-images` beside the clone, or beside a folder above it.
+
+    A clone sits beside `shared/`, and a git worktree one level deeper.
+    """
+    for folder in REPOSITORY.parents:
+        candidate = folder / "shared" / "fixtures" / "kindo-images"
+        if candidate.is_dir():
+            return candidate
+    return REPOSITORY.parent / "shared" / "fixtures" / "kindo-images"
+
+
+FIXTURES = _find_fixtures()
 REDIS_KI = FIXTURES / "cycore-redis-3.0.4.ki"
 TENGINE_KI = FIXTURES / "cycore-tengine-2.1.1.ki"
 REDIS_SHA256 = "d4a6849f128ab875e41410cfc7a37ae3a79226736f2a385a685a776e15a0166c"

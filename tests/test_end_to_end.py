@@ -4,6 +4,8 @@ import hashlib
 import shutil
 import subprocess
 import sys
+import threading
+import time
 
 import pytest
 import requests
@@ -86,8 +88,16 @@ def test_serve_logs_one_line_per_request(index_dir, tmp_path):
         base = server.stdout.readline().split(" at ")[1].strip().rstrip("/")
         requests.get(f"{base}/v1/search?q=x", timeout=5)
         requests.get(f"{base}/v1/index.json", timeout=5)
+        # The server logs a request after it has sent the response, so wait
+        # for both lines before stopping it. The timer ends a hung wait.
+        watchdog = threading.Timer(10, server.terminate)
+        watchdog.start()
+        lines = []
+        while len(lines) < 2 and (line := server.stderr.readline()):
+            if line.startswith("INFO: 127.0.0.1 "):
+                lines.append(line)
+        watchdog.cancel()
     finally:
         server.terminate()
-        _, errors = server.communicate(timeout=10)
-    lines = [line for line in errors.splitlines() if line.startswith("INFO: 127.0.0.1 ")]
+        server.communicate(timeout=10)
     assert [line.split(" ")[2:5] for line in lines] == [['"GET', '/v1/search?q=x"', "200"], ['"GET', '/v1/index.json"', "200"]]

@@ -39,7 +39,7 @@ def test_latest_version(versions, expected):
     (names.name_problem, "my_app-2", None),
     (names.name_problem, "my app", "name 'my app' has characters outside letters, digits, '_' and '-'; rename it"),
     (names.name_problem, "CON", "name 'CON' is a reserved device name on Windows; choose another name"),
-    (names.name_problem, "red\u0456s", "name 'red\u0456s' has characters outside letters, digits, '_' and '-'; rename it"),
+    (names.name_problem, "red\u0456s", "name 'red\u0456s' has characters outside letters, digits, '_' and '-' (U+0456 CYRILLIC SMALL LETTER BYELORUSSIAN-UKRAINIAN I at position 4); rename it"),
     (names.version_problem, "3.0.4", None),
     (names.version_problem, "..", "version '..' has characters outside letters, digits, '.' and '-', starting with a letter or digit; rename it"),
     (names.version_problem, "-1", "version '-1' has characters outside letters, digits, '.' and '-', starting with a letter or digit; rename it"),
