@@ -8,6 +8,7 @@ from __future__ import annotations
 import getpass
 import json
 import logging
+import signal
 import sys
 from pathlib import Path
 from typing import Optional
@@ -31,6 +32,10 @@ app = typer.Typer(
 IndexOption = typer.Option(Path("index"), "--index", help="Index folder (registry.yaml, accounts/, images/).")
 
 
+def _exit_on_signal(number, frame) -> None:
+    raise SystemExit(128 + number)
+
+
 class _StderrHandler(logging.StreamHandler):
     """Writes to whatever sys.stderr is at the time, so tests that swap it see the messages."""
 
@@ -49,9 +54,16 @@ def main(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Log only warnings and errors."),
 ) -> None:
     level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
+    # Turn SIGTERM into SystemExit, so a terminated build or add cleans up
+    # its temporary files the way Ctrl-C does.
+    signal.signal(signal.SIGTERM, _exit_on_signal)
     handler = _StderrHandler()
     handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
     logging.basicConfig(level=level, handlers=[handler], force=True)
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
 
 
 def fail(message: str) -> typer.Exit:
@@ -70,7 +82,7 @@ def validate(
     except InvalidIndex as error:
         for problem in error.problems:
             print(problem)
-        raise fail(f"{len(error.problems)} problems in {index}")
+        raise fail(f"{_count(len(error.problems), 'problem')} in {index}")
     checked = 0
     if assets is not None:
         if not assets.is_dir():
@@ -79,7 +91,7 @@ def validate(
         if problems:
             for problem in problems:
                 print(problem)
-            raise fail(f"{len(problems)} problems in {index}")
+            raise fail(f"{_count(len(problems), 'problem')} in {index}")
     versions = sum(len(image.versions) for image in loaded.images.values())
     log.info("%s is valid: %d accounts, %d images, %d versions, %d asset files checked", index, len(loaded.accounts), len(loaded.images), versions, checked)
 
@@ -114,7 +126,7 @@ def build(
     except InvalidIndex as error:
         for problem in error.problems:
             print(problem, file=sys.stderr)
-        raise fail(f"{len(error.problems)} problems in {index}; nothing was built")
+        raise fail(f"{_count(len(error.problems), 'problem')} in {index}; nothing was built")
     except RegistryError as error:
         raise fail(str(error))
     print(summary.line())
@@ -124,7 +136,7 @@ def build(
 def serve(
     site: Path = typer.Option(Path("site"), "--site", help="Built site folder to serve."),
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
-    port: int = typer.Option(8000, "--port", help="TCP port; 0 picks a free one."),
+    port: int = typer.Option(8000, "--port", min=0, max=65535, help="TCP port; 0 picks a free one."),
     assets: Optional[Path] = typer.Option(None, "--assets", help="Folder of .ki files to serve at /assets/ and to point download URLs at, for offline previews."),
 ) -> None:
     """Serve a built site, with the query-string API of kindo clients."""
@@ -230,7 +242,7 @@ def check_pr(
         with open(summary, "a", encoding="utf-8") as stream:
             stream.write(step_summary(problems, base, head))
     if problems:
-        raise fail(f"{len(problems)} problems in the pull request")
+        raise fail(f"{_count(len(problems), 'problem')} in the pull request")
     log.info("the pull request is valid")
 
 
@@ -253,7 +265,7 @@ def publish(
     except InvalidIndex as error:
         for problem in error.problems:
             print(problem, file=sys.stderr)
-        raise fail(f"{len(error.problems)} problems in {index}; nothing was published")
+        raise fail(f"{_count(len(error.problems), 'problem')} in {index}; nothing was published")
     except RegistryError as error:
         raise fail(str(error))
     print(f"published: {len(report.uploaded)} uploaded, {len(report.present)} already present, {len(report.replaced_partial)} half-uploaded replaced, {len(report.external)} hosted elsewhere")

@@ -42,12 +42,23 @@ class Pulled:
     sha256: str
 
 
+def site_address(base: str) -> str:
+    """Return the site address to put paths under; like kindo, a host without a scheme gets http://."""
+    if "://" not in base:
+        base = f"http://{base}"
+    if "?" in base or "#" in base:
+        raise PullError(f"--from {base!r} has a query or fragment; give the site's address only, such as https://owner.github.io/registry/")
+    return base.rstrip("/")
+
+
 def _get_json(base: str, relative: str) -> dict | None:
-    url = f"{base.rstrip('/')}/{relative}"
+    url = f"{site_address(base)}/{relative}"
     try:
         response = requests.get(url, timeout=TIMEOUT)
+    except requests.ConnectionError:
+        raise PullError(f"cannot connect to {site_address(base)}; check --from and that the site is up") from None
     except requests.RequestException as error:
-        raise PullError(f"cannot reach {url}: {error}") from None
+        raise PullError(f"request to {url} failed: {type(error).__name__}") from None
     if response.status_code == 404:
         return None
     if response.status_code != 200:
@@ -61,6 +72,8 @@ def _get_json(base: str, relative: str) -> dict | None:
 def resolve(base: str, reference: str, code: str | None) -> tuple[dict, bytes | None, dict | None]:
     """Return (pull record, decryption key or None, sealed details or None) for `author/name[:version]`."""
     target = parse_unique_name(reference)
+    if reference.count("/") > 1 or reference.count(":") > 1 or not target.name:
+        raise PullError(f"image reference {reference!r} is invalid; write AUTHOR/NAME[:VERSION], such as cycore/redis:3.0.4")
     for check, value in ((names.name_problem, target.name), (names.author_problem, target.author), (names.version_problem, target.version)):
         if value is not None and check(value) is not None:
             raise PullError(check(value))
@@ -138,6 +151,10 @@ def pull(base: str, reference: str, code: str | None = None, output: Path | None
     record, key, secret = resolve(base, reference, code)
     file_name = secret["file"] if secret else record["file"]
     output = Path(output) if output is not None else Path(file_name)
+    if output.exists() and (output.is_symlink() or not output.is_file()):
+        raise PullError(f"-o {output} exists and is not a regular file; give a new file name")
+    if not (output.parent if str(output.parent) else Path(".")).is_dir():
+        raise PullError(f"-o {output}: folder {output.parent} not found; create it first")
     expected_sha256 = secret["sha256"] if secret else record["sha256"]
     expected_size = secret["size"] if secret else int(record["size"])
     folder = output.parent if str(output.parent) else Path(".")
@@ -158,6 +175,7 @@ def pull(base: str, reference: str, code: str | None = None, output: Path | None
         sha256 = _sha256(Path(temporary))
         if sha256 != expected_sha256:
             raise PullError(f"downloaded file has sha256 {sha256}, but the registry lists {expected_sha256}; nothing was saved")
+        os.chmod(temporary, 0o644)
         os.replace(temporary, output)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)

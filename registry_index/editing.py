@@ -6,8 +6,12 @@ string double-quoted, so YAML never reinterprets a version such as 1.10.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
+import os
+import tempfile
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -18,7 +22,7 @@ from .archive import KindoImage, file_sha256, read_image
 from .errors import ImageExists, InvalidArchive, RegistryError
 from .fileio import atomic_write
 from .index import Index, display_path, image_path, load_index
-from .model import BUILD_TIME, VERSION_FIELDS, Image, Version, url_problem
+from .model import VERSION_FIELDS, Image, Version, build_time_problem, url_problem
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +81,9 @@ def new_version(index: Index, kindo_image: KindoImage, url: str = "", pusher: st
     pusher_account = index.account(pusher)
     if pusher_account is None:
         raise RegistryError(f"pusher {pusher!r} has no account in {index.root}/accounts; register it first")
-    if not BUILD_TIME.fullmatch(manifest.build_time):
+    if url_problem(manifest.homepage):
+        raise InvalidArchive(f"{where}: manifest.json: homepage {manifest.homepage!r} is not an http:// or https:// URL; fix it in the image's build script")
+    if build_time_problem(manifest.build_time):
         raise InvalidArchive(f"{where}: manifest.json: build_time {manifest.build_time!r} is invalid; expected a time such as 2026-12-04 19:17:10")
 
     image = index.image(manifest.author, manifest.name)
@@ -115,14 +121,32 @@ def protect(image: Image, version: Version, kindo_image: KindoImage, code: str, 
     the encrypted file, with the protection record and the sealed plaintext
     details) and the encrypted file's path.
     """
-    protection, keys = extraction.new_protection(code)
     encrypted = folder / f"{version.file}.enc"
-    with open(kindo_image.path, "rb") as source, open(encrypted, "wb") as target:
-        extraction.encrypt_stream(source, target, keys.encryption_key)
+    if encrypted.exists():
+        raise RegistryError(f"{encrypted} already exists; move it away or choose another --encrypted-out folder")
+    protection, keys = extraction.new_protection(code)
+    # Encrypt under a temporary name, so an interrupted run never leaves a
+    # truncated file that looks ready to upload.
+    handle, temporary = tempfile.mkstemp(prefix=f".{encrypted.name}.", suffix=".part", dir=folder)
+    try:
+        with open(kindo_image.path, "rb") as source, os.fdopen(handle, "wb") as target:
+            extraction.encrypt_stream(source, target, keys.encryption_key)
+        os.replace(temporary, encrypted)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
     size, sha256 = file_sha256(encrypted)
-    secret = {"sha256": kindo_image.sha256, "size": kindo_image.size, "file": version.file}
+    # The manifest's descriptive fields are sealed too: only the build time,
+    # which check-pr compares, stays readable in the entry.
+    secret = {
+        "sha256": kindo_image.sha256, "size": kindo_image.size, "file": version.file,
+        "summary": version.summary, "license": version.license, "homepage": version.homepage, "platform": version.platform,
+    }
     sealed = extraction.seal(keys.encryption_key, json.dumps(secret, sort_keys=True).encode(), sealed_context(image, version))
-    private = replace(version, file=encrypted.name, size=size, sha256=sha256, protection=protection, sealed=sealed)
+    private = replace(
+        version, file=encrypted.name, size=size, sha256=sha256, protection=protection, sealed=sealed,
+        summary="", license="", homepage="", platform="",
+    )
     return private, encrypted
 
 
@@ -140,19 +164,41 @@ def add_image(index_root: Path | str, ki_path: Path | str, url: str = "", pusher
     """
     if url and url_problem(url):
         raise RegistryError(f"--url: {url_problem(url)}")
+    if code is None and encrypted_folder is not None:
+        raise RegistryError("--encrypted-out is only for private versions; add --code CODE, or drop --encrypted-out to add a public version")
     if code is not None:
         extraction.check_code(code)
-        if encrypted_folder is None or not Path(encrypted_folder).is_dir():
-            raise RegistryError(f"--encrypted-out {encrypted_folder}: folder not found; a private version needs a folder for its encrypted file")
+        if encrypted_folder is None:
+            raise RegistryError("--code needs --encrypted-out DIR: the folder where the encrypted file is written for upload")
+        if not Path(encrypted_folder).is_dir():
+            raise RegistryError(f"--encrypted-out {encrypted_folder}: folder not found; create it first")
     kindo_image = read_image(ki_path)
-    index = load_index(index_root)
-    image, version = new_version(index, kindo_image, url=url, pusher=pusher)
-    if code is not None:
-        if names.identity(version.version) == names.LATEST:
-            raise RegistryError(f"{kindo_image.path}: a version named 'latest' cannot be private; build the image with a version number")
-        version, _ = protect(image, version, kindo_image, code, Path(encrypted_folder))
-        image.versions[-1] = version
-    path = image_path(index.root, image.author, image.name)
-    atomic_write(path, render_image_yaml(image).encode("utf-8"))
+    with index_lock(Path(index_root)):
+        index = load_index(index_root)
+        image, version = new_version(index, kindo_image, url=url, pusher=pusher)
+        if code is not None:
+            if names.identity(version.version) == names.LATEST:
+                raise RegistryError(f"{kindo_image.path}: a version named 'latest' cannot be private; build the image with a version number")
+            version, _ = protect(image, version, kindo_image, code, Path(encrypted_folder))
+            image.versions[-1] = version
+        path = image_path(index.root, image.author, image.name)
+        atomic_write(path, render_image_yaml(image).encode("utf-8"))
     log.info("wrote %s", path)
     return image, version
+
+
+LOCK_FILE = ".registry-index.lock"
+
+
+@contextmanager
+def index_lock(index_root: Path):
+    """Hold an exclusive lock on the index, so concurrent `add` runs take turns instead of losing versions."""
+    if not index_root.is_dir():
+        yield
+        return
+    with open(index_root / LOCK_FILE, "a") as stream:
+        fcntl.flock(stream, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(stream, fcntl.LOCK_UN)

@@ -93,6 +93,7 @@ def load_index(root: Path | str) -> Index:
     accounts = _load_accounts(root, problems)
     images = _load_images(root, accounts, problems)
     _check_lookup_ids(images, problems)
+    _check_asset_files(images, problems)
     if problems or settings is None:
         raise InvalidIndex(problems)
     log.debug("loaded %d accounts and %d images from %s", len(accounts), len(images), root)
@@ -109,6 +110,21 @@ def _check_lookup_ids(images: dict, problems: list[Problem]) -> None:
             other = seen.setdefault(version.protection.lookup_id, f"{image.path}:{version.line}")
             if other != f"{image.path}:{version.line}":
                 problems.append(Problem(image.path, version.line, f"protection lookup_id is the same as at {other}; push the version again with its own code"))
+
+
+def _check_asset_files(images: dict, problems: list[Problem]) -> None:
+    """Two versions with one asset file name would overwrite each other in the release."""
+    seen: dict[str, str] = {}
+    for image in images.values():
+        for version in image.versions:
+            if version.url:
+                continue
+            here = f"{image.path}:{version.line}"
+            other = seen.setdefault(version.file.lower(), here)
+            # A duplicated version is reported once, as a duplicate version.
+            duplicate = image.find(version.version) is not version
+            if other != here and not duplicate:
+                problems.append(Problem(image.path, version.line, f"file {version.file!r} is also used at {other}; every version needs its own release asset name"))
 
 
 def _load_settings(root: Path, problems: list[Problem]) -> Settings | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import yaml
 
@@ -45,6 +46,27 @@ def _check_bcrypt(value: str) -> str | None:
     if int(match.group(1)) < MIN_BCRYPT_COST:
         return f"token_bcrypt has cost {match.group(1)}; the minimum is {MIN_BCRYPT_COST}; run `registry-index register` again"
     return None
+
+
+# GitHub refuses release assets of 2 GiB or more.
+MAX_ASSET_BYTES = 2 * 1024 * 1024 * 1024 - 1
+
+
+def size_problem(value: int) -> str | None:
+    if 1 <= value <= MAX_ASSET_BYTES:
+        return None
+    return f"size {value} is out of range; a release asset has 1 to {MAX_ASSET_BYTES} bytes"
+
+
+def build_time_problem(value: str) -> str | None:
+    """Return why `value` is not a real time written as YYYY-MM-DD HH:MM:SS, or None."""
+    if BUILD_TIME.fullmatch(value):
+        try:
+            datetime.strptime(value, "%Y-%m-%d %H:%M:%S")
+            return None
+        except ValueError:
+            pass
+    return f"buildtime {value!r} is invalid; expected a time such as 2026-12-04 19:17:10"
 
 
 def url_problem(value: str) -> str | None:
@@ -169,9 +191,9 @@ VERSION_FIELDS = [
     Field("file", "str", check=_pattern_check(_ASSET_FILE, "file", "a file name ending in .ki")),
     Field("url", "str", required=False, check=url_problem),
     Field("source", "str", required=False, check=url_problem),
-    Field("size", "int"),
+    Field("size", "int", check=size_problem),
     Field("sha256", "str", check=_pattern_check(_SHA256, "sha256", "64 lowercase hexadecimal digits")),
-    Field("buildtime", "str", check=_pattern_check(BUILD_TIME, "buildtime", "a time such as 2026-12-04 19:17:10")),
+    Field("buildtime", "str", check=build_time_problem),
     Field("pusher", "str", check=names.author_problem),
     Field("summary", "str", required=False),
     Field("license", "str", required=False),

@@ -25,6 +25,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import secrets
+import sys
 import threading
 import urllib.request
 
@@ -212,6 +213,7 @@ class Site:
                 del self.links[stale]
             self.links[token] = DownloadLink(record, keys.encryption_key, secret["size"], now + DOWNLOAD_LINK_SECONDS)
         unlocked = {key: value for key, value in record.items() if key not in ("encrypted", "sealed")}
+        unlocked.update({key: secret[key] for key in ("summary", "license", "homepage", "platform") if key in secret})
         unlocked.update({"sha256": secret["sha256"], "size": str(secret["size"]), "file": secret["file"], "url": f"/v1/decrypt/{token}/{secret['file']}"})
         return unlocked
 
@@ -230,10 +232,13 @@ class Site:
         return urllib.request.urlopen(record["url"], timeout=60)  # noqa: S310 - http(s) URL from the built site
 
     def asset_file(self, name: str) -> Path | None:
-        if self.assets is None or "/" in name or name in ("", ".", ".."):
+        """Return the .ki (or encrypted .ki.enc) file `name` in the assets folder, never one outside it."""
+        if self.assets is None or "/" in name or name in ("", ".", "..") or not name.endswith((".ki", ".ki.enc")):
             return None
-        path = self.assets / name
-        return path if path.is_file() else None
+        path = Path(os.path.realpath(self.assets / name))
+        if path.parent != self.assets or not path.is_file():
+            return None
+        return path
 
 
 def loggable_target(target: str) -> str:
@@ -434,6 +439,14 @@ def _json(status: HTTPStatus, document: object):
 class SiteServer(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 128
+
+    def handle_error(self, request, client_address) -> None:
+        """Log a failed connection in one line; the base class prints a traceback to stderr."""
+        error = sys.exc_info()[1]
+        if isinstance(error, (ConnectionError, TimeoutError)):
+            log.info("%s: connection ended: %s", client_address[0], error)
+        else:
+            log.exception("%s: request failed", client_address[0])
 
 
 def make_server(site_dir: Path | str, host: str = "127.0.0.1", port: int = 8000, assets: Path | str | None = None) -> SiteServer:

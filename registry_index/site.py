@@ -105,6 +105,10 @@ def build_site(index: Index, out: Path | str) -> BuildSummary:
     """Render the whole site of `index` into `out`."""
     started = time.monotonic()
     out = Path(out)
+    resolved_out = Path(os.path.realpath(out))
+    resolved_index = Path(os.path.realpath(index.root))
+    if resolved_index == resolved_out or resolved_out in resolved_index.parents:
+        raise SiteError(f"--out {out} contains the index folder {index.root}; the build replaces --out as a whole, so choose a folder outside the index")
     files, size = write_site(site_files(index), out)
     summary = BuildSummary(
         images=len(index.images),

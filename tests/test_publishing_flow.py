@@ -314,7 +314,8 @@ def test_pr_with_manifest_that_does_not_match(registry, tmp_path):
         path = clone / "index/images/alice/demo.yaml"
         entry = load_index(clone / "index").image("alice", "demo").versions[0]
         block = path.read_text().split("versions:\n")[1]
-        path.write_text(path.read_text() + block.replace('"1.0"', '"2.0"', 1).replace(entry.source, asset.browser_download_url))
+        new_block = block.replace('"1.0"', '"2.0"', 1).replace(entry.source, asset.browser_download_url)
+        path.write_text(path.read_text() + new_block.replace('file: "alice-demo-1.0.ki"', 'file: "alice-demo-2.0.ki"'))
 
     base, head = registry.change(edit)
     entry = load_index(registry.clone / "index").image("alice", "demo").versions[0]
