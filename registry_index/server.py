@@ -47,6 +47,9 @@ REQUEST_TIMEOUT = 10
 # Bytes of a request line that parse_request percent-encodes: controls other
 # than tab, and everything outside ASCII.
 _RAW_BYTE = re.compile(rb"[\x00-\x08\x0b-\x1f\x7f-\xff]")
+# Query parameters whose values are secrets: the API lets clients send the
+# account token (a password equivalent) and extraction codes. Logs show them redacted.
+_SECRET_PARAMETER = re.compile(r"(?<=[?&;])(token|code|password)=[^&;]*", re.IGNORECASE)
 _SAFE_HOST = re.compile(r"[A-Za-z0-9.\-]+(:\d{1,5})?|\[[0-9A-Fa-f:.]+\](:\d{1,5})?")
 _CONTENT_TYPES = {
     ".json": "application/json; charset=utf-8",
@@ -163,6 +166,11 @@ class Site:
         return path if path.is_file() else None
 
 
+def loggable_target(target: str) -> str:
+    """Return a request target fit for the log: secret parameter values redacted, at most 200 characters."""
+    return _SECRET_PARAMETER.sub(lambda match: f"{match[1]}=<redacted>", target)[:200]
+
+
 def hub_object(record: dict) -> dict:
     """Return a static record in the hub's shape: `name` is the unique name."""
     shaped = dict(record)
@@ -218,9 +226,9 @@ class Handler(BaseHTTPRequestHandler):
                 else:
                     self.wfile.write(body)
             except (BrokenPipeError, ConnectionResetError):
-                log.info("%s closed the connection during %s", self.client_address[0], self.path[:200])
+                log.info("%s closed the connection during %s", self.client_address[0], loggable_target(self.path))
         size = body.size if isinstance(body, _FileBody) else len(body)
-        log.info('%s "%s %s" %d %d %.1fms', self.client_address[0], self.command, self.path[:200], status, size, (time.monotonic() - started) * 1000)
+        log.info('%s "%s %s" %d %d %.1fms', self.client_address[0], self.command, loggable_target(self.path), status, size, (time.monotonic() - started) * 1000)
 
     def _route(self):
         if len(self.path) > MAX_TARGET_LENGTH:

@@ -3,7 +3,9 @@
 import hashlib
 import http.client
 import json
+import logging
 import shutil
+import time
 
 import pytest
 import requests
@@ -12,7 +14,7 @@ from conftest import FIXTURES, REDIS_SHA256, make_ki, manifest
 from registry_index.editing import add_image
 from registry_index.errors import SiteError
 from registry_index.index import load_index
-from registry_index.server import HubError, make_server, parse_unique_name, pull_target, Target
+from registry_index.server import HubError, loggable_target, make_server, parse_unique_name, pull_target, Target
 from registry_index.site import build_site
 
 
@@ -147,3 +149,28 @@ def test_make_server_refuses_unbuilt_folder(tmp_path):
     with pytest.raises(SiteError) as caught:
         make_server(tmp_path, "127.0.0.1", 0)
     assert str(caught.value) == f"{tmp_path} is not a built site (no .registry-index-site); run `registry-index build` first"
+
+
+@pytest.mark.parametrize("target, logged", [
+    ("/v1/search?q=redis&username=cycore&token=e10adc3949ba59abbe56e057f20f883e",
+     "/v1/search?q=redis&username=cycore&token=<redacted>"),
+    ("/v1/pull?uniqueName=cycore/redis:3.0.4&code=Kindo7&Token=x", "/v1/pull?uniqueName=cycore/redis:3.0.4&code=<redacted>&Token=<redacted>"),
+    ("/v1/pull?name=redis&tokens=1&xcode=2", "/v1/pull?name=redis&tokens=1&xcode=2"),
+])
+def test_loggable_target_redacts_secrets(target, logged):
+    assert loggable_target(target) == logged
+
+
+def test_request_log_has_no_token(site, running_server, caplog):
+    caplog.set_level(logging.INFO, logger="registry_index.server")
+    token = "e10adc3949ba59abbe56e057f20f883e"
+    assert requests.get(running_server(site) + f"/v1/search?q=redis&username=cycore&token={token}", timeout=5).status_code == 200
+    # The server logs a request after it has sent the response, so wait for the line.
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        lines = [record.getMessage() for record in caplog.records if record.name == "registry_index.server"]
+        if any("token=<redacted>" in line for line in lines):
+            break
+        time.sleep(0.01)
+    assert any("/v1/search?q=redis&username=cycore&token=<redacted>" in line for line in lines)
+    assert not any(token in line for line in lines)
