@@ -246,6 +246,11 @@ def loggable_target(target: str) -> str:
     return _SECRET_PARAMETER.sub(lambda match: f"{match[1]}=<redacted>", target)[:200]
 
 
+def loggable_target(target: str) -> str:
+    """Return a request target fit for the log: secret parameter values redacted, at most 200 characters."""
+    return _SECRET_PARAMETER.sub(lambda match: f"{match[1]}=<redacted>", target)[:200]
+
+
 def hub_object(record: dict) -> dict:
     """Return a static record in the hub's shape: `name` is the unique name."""
     shaped = dict(record)

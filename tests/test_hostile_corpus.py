@@ -6,6 +6,7 @@ import http.client
 import json
 import shutil
 import socket
+import tracemalloc
 
 import pytest
 
@@ -55,6 +56,22 @@ def test_hostile_archive(tmp_path, case):
     with pytest.raises(InvalidArchive) as caught:
         read_image(path)
     assert str(caught.value) == f"{path}: {case.message}"
+
+
+def test_zip_bomb_read_is_bounded(tmp_path):
+    path = tmp_path / "bomb.ki"
+    path.write_bytes(archives.streamed_bomb(size=256 * 1024 * 1024, claimed=2**31))
+    assert path.stat().st_size < 400_000
+    tracemalloc.start()
+    try:
+        with pytest.raises(InvalidArchive) as caught:
+            read_image(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert str(caught.value) == f"{path}: manifest.json is larger than 1048576 bytes; it is not a kindo manifest"
+    # The manifest inflates to 256 MiB; the reader keeps at most its 1 MiB limit and buffers.
+    assert peak < 8 * 1024 * 1024
 
 
 @pytest.fixture(scope="module")

@@ -6,6 +6,7 @@ The message is given without the leading `<path>: `, which the test adds.
 from __future__ import annotations
 
 import json
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -56,6 +57,20 @@ def bomb() -> bytes:
 CORRUPT = "manifest.json is corrupt in the archive"
 
 
+def streamed_bomb(size: int, claimed: int) -> bytes:
+    """Return an archive whose manifest inflates to `size` bytes and records `claimed`, built without holding the inflated bytes."""
+    compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
+    head = b'{"author": "cycore", "name": "demo", "summary": "'
+    chunk = b"x" * (1024 * 1024)
+    parts = [compressor.compress(head)]
+    crc = zlib.crc32(head)
+    for _ in range((size - len(head)) // len(chunk)):
+        parts.append(compressor.compress(chunk))
+        crc = zlib.crc32(chunk, crc)
+    parts.append(compressor.flush())
+    return build_zip([Member("manifest.json", b"", data=b"".join(parts), crc=crc, size=claimed, local_size=claimed)])
+
+
 def _many_members() -> bytes:
     members = [Member("manifest.json", MANIFEST)]
     members += [Member(f"files/{number}", b"", method=STORED) for number in range(100_000)]
@@ -88,6 +103,8 @@ CASES = [
                 "archive has 100001 members; the maximum is 100000"),
     # Sizes that inflate past the limit, or that lie.
     ArchiveCase("zip-bomb-manifest", only_manifest(bomb),
+                "manifest.json is larger than 1048576 bytes; it is not a kindo manifest"),
+    ArchiveCase("bomb-claims-2-gib", only_manifest(bomb, size=2**31, local_size=2**31),
                 "manifest.json is larger than 1048576 bytes; it is not a kindo manifest"),
     ArchiveCase("bomb-claims-100-bytes", only_manifest(bomb, size=100, local_size=100),
                 f"{CORRUPT} (Bad CRC-32 for file 'manifest.json'); rebuild the image"),
