@@ -74,7 +74,9 @@ def compose(data: bytes, path: str, problems: list[Problem]) -> yaml.Node | None
         documents = list(yaml.compose_all(text, Loader=_Loader))
     except yaml.MarkedYAMLError as error:
         line = error.problem_mark.line + 1 if error.problem_mark else 0
-        if "nesting depth" in str(error.problem):
+        if "cannot start any token" in str(error.problem) and error.problem_mark is not None and "\t" in text.splitlines()[line - 1 if line else 0][: error.problem_mark.column + 1]:
+            problems.append(Problem(path, line, "invalid YAML: a tab character; YAML indents with spaces only, so replace the tab with spaces"))
+        elif "nesting depth" in str(error.problem):
             # libyaml from PyYAML 6.0.4 on stops deep flow nesting itself while it
             # scans ahead, before the event check above sees the depth.
             problems.append(Problem(path, line, f"YAML nesting is deeper than {MAX_YAML_DEPTH} levels; an index file needs at most 3"))

@@ -69,7 +69,8 @@ def test_image_problem(index_dir, old, new, expected):
 
 
 def test_duplicate_version_differing_in_case(index_dir):
-    text = GOOD + VERSION.replace('"3.0.4"', '"3.0.4-RC1"') + VERSION.replace('"3.0.4"', '"3.0.4-rc1"')
+    text = (GOOD + VERSION.replace('"3.0.4"', '"3.0.4-RC1"').replace("3.0.4.ki", "3.0.4-rc1.ki")
+            + VERSION.replace('"3.0.4"', '"3.0.4-rc1"').replace("3.0.4.ki", "3.0.4-rc1b.ki"))
     assert problems_for(index_dir, text) == [f"{F}:16: version '3.0.4-rc1' duplicates the version at line 10; versions ignore case"]
 
 
@@ -184,3 +185,8 @@ def test_unexpected_entries(index_dir):
         "index/images/readme.yaml: unexpected entry; images/ holds one folder per author",
         "index/notes.txt: unexpected entry; an index holds only registry.yaml, accounts/ and images/",
     ]
+
+
+def test_tab_indentation(index_dir):
+    text = GOOD.replace("    file:", "\tfile:", 1)
+    assert problems_for(index_dir, text) == [f"{F}:5: invalid YAML: a tab character; YAML indents with spaces only, so replace the tab with spaces"]
