@@ -59,6 +59,8 @@ REQUEST_TIMEOUT = 10
 _RAW_BYTE = re.compile(rb"[\x00-\x08\x0b-\x1f\x7f-\xff]")
 # Query parameters whose values are secrets: kindo clients send the account
 # token (a password equivalent) and extraction codes. Logs show them redacted.
+# A decrypting download link is a bearer secret for as long as it lives.
+_DECRYPT_TOKEN = re.compile(r"/v1/decrypt/[^/?#]+/")
 _SECRET_PARAMETER = re.compile(r"(?<=[?&;])(token|code|password)=[^&;]*", re.IGNORECASE)
 _SAFE_HOST = re.compile(r"[A-Za-z0-9.\-]+(:\d{1,5})?|\[[0-9A-Fa-f:.]+\](:\d{1,5})?")
 _CONTENT_TYPES = {
@@ -242,12 +244,8 @@ class Site:
 
 
 def loggable_target(target: str) -> str:
-    """Return a request target fit for the log: secret parameter values redacted, at most 200 characters."""
-    return _SECRET_PARAMETER.sub(lambda match: f"{match[1]}=<redacted>", target)[:200]
-
-
-def loggable_target(target: str) -> str:
-    """Return a request target fit for the log: secret parameter values redacted, at most 200 characters."""
+    """Return a request target fit for the log: secret parameter values and download-link tokens redacted, at most 200 characters."""
+    target = _DECRYPT_TOKEN.sub("/v1/decrypt/<redacted>/", target)
     return _SECRET_PARAMETER.sub(lambda match: f"{match[1]}=<redacted>", target)[:200]
 
 

@@ -463,3 +463,37 @@ def test_check_pr_command_rejects_bad_revision(registry):
     result = runner.invoke(app, ["check-pr", "--base", "--upload-pack=evil", "--head", "main", "--pr-author", "alice", "--repository", str(registry.clone)])
     assert result.exit_code == 1
     assert result.stderr.splitlines()[-1] == "Error: revision '--upload-pack=evil' is invalid; give a commit id or branch name"
+
+
+def test_pr_changing_someone_elses_account(registry):
+    register_alice(registry)
+
+    def edit(clone):
+        path = clone / "index/accounts/alice.yaml"
+        path.write_text(path.read_text().replace('github: "alice"', 'github: "mallory"'))
+
+    base, head = registry.change(edit)
+    assert check(registry, base, head, "mallory") == [
+        "index/accounts/alice.yaml: account 'alice' belongs to GitHub user 'alice'; only that user may change it"
+    ]
+    assert check(registry, base, head, "alice") == [
+        "index/accounts/alice.yaml:2: account fields github cannot change; only token_bcrypt may"
+    ]
+
+
+def test_pr_removing_one_version(registry, tmp_path):
+    register_alice(registry)
+    push_alice(registry, tmp_path, "1.0", 2)
+    push_alice(registry, tmp_path, "2.0", 3)
+
+    def edit(clone):
+        path = clone / "index/images/alice/demo.yaml"
+        text = path.read_text()
+        head, versions = text.split("versions:\n")
+        second = versions[versions.index('  - version: "2.0"'):]
+        path.write_text(head + "versions:\n" + second)
+
+    base, head = registry.change(edit)
+    assert check(registry, base, head, "alice") == [
+        "index/images/alice/demo.yaml: published version '1.0' was removed; versions are immutable, yank it instead"
+    ]
