@@ -497,3 +497,22 @@ def test_pr_removing_one_version(registry, tmp_path):
     assert check(registry, base, head, "alice") == [
         "index/images/alice/demo.yaml: published version '1.0' was removed; versions are immutable, yank it instead"
     ]
+
+
+@pytest.mark.parametrize("change, expected", [
+    (lambda text: text.replace('pusher: "alice"', 'pusher: "bob"'), "index/images/alice/demo.yaml:16: pusher 'bob' has no account in accounts/"),
+    (lambda text: "\n".join(line for line in text.splitlines() if "source:" not in line) + "\n",
+     "index/images/alice/demo.yaml:16: alice/demo:2.0 has no source or url to download the file from; push it with `registry-index push`"),
+])
+def test_pr_new_version_without_source_or_with_other_pusher(registry, tmp_path, change, expected):
+    register_alice(registry)
+    push_alice(registry, tmp_path)
+
+    def edit(clone):
+        path = clone / "index/images/alice/demo.yaml"
+        text = path.read_text()
+        block = text.split("versions:\n")[1].replace('"1.0"', '"2.0"', 1).replace("alice-demo-1.0.ki", "alice-demo-2.0.ki")
+        path.write_text(text + change(block))
+
+    base, head = registry.change(edit)
+    assert check(registry, base, head, "alice") == [expected]
