@@ -63,9 +63,9 @@ def new_account(username: str, password: str, github_login: str, created: str, i
 def verify_token(account: Account, token: str) -> bool:
     """Return whether `token` is the account's token.
 
-    The Java kindo hub stored the digest as a number, dropping leading zeros, so
-    a token carried over from it can be shorter than 32 characters; both sides
-    are left-padded with zeros before the comparison.
+    The Java kindo hub stored the digest as a number and dropped leading zeros,
+    so a token carried over from it can be shorter than 32 characters. The
+    token is left-padded with zeros before the comparison.
     """
     padded = token.lower().rjust(32, "0")
     if len(padded) != 32:

@@ -39,6 +39,11 @@ def private_path(lookup_id: str) -> str:
     return f"v1/private/{lookup_id}.json"
 
 
+def sealed_context(author: str, name: str, version: str) -> bytes:
+    """Return the associated data that binds a sealed record to its version, so it cannot be moved to another."""
+    return names.unique_name(names.identity(author), names.identity(name), names.identity(version)).encode()
+
+
 def code_needed(version: Version) -> dict:
     """Return the public pull document of a private version: the hub's "code needed" error and how to derive keys."""
     protection = version.protection.to_dict()

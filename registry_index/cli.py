@@ -53,7 +53,11 @@ def main(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Log debug detail to stderr."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Log only warnings and errors."),
 ) -> None:
-    level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
+    level = logging.INFO
+    if verbose:
+        level = logging.DEBUG
+    elif quiet:
+        level = logging.WARNING
     # Turn SIGTERM into SystemExit, so a terminated build or add cleans up
     # its temporary files the way Ctrl-C does.
     signal.signal(signal.SIGTERM, _exit_on_signal)

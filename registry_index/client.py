@@ -20,9 +20,9 @@ from pathlib import Path
 import requests
 
 from . import extraction, names
-from .api import anonymous_path, private_path, pull_path
+from .api import CODE_NEEDED, anonymous_path, private_path, pull_path, sealed_context
 from .errors import RegistryError
-from .server import CODE_NEEDED, parse_unique_name
+from .server import parse_unique_name
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +74,7 @@ def resolve(base: str, reference: str, code: str | None) -> tuple[dict, bytes | 
     target = parse_unique_name(reference)
     if reference.count("/") > 1 or reference.count(":") > 1 or not target.name:
         raise PullError(f"image reference {reference!r} is invalid; write AUTHOR/NAME[:VERSION], such as cycore/redis:3.0.4")
+
     for check, value in ((names.name_problem, target.name), (names.author_problem, target.author), (names.version_problem, target.version)):
         if value is not None and check(value) is not None:
             raise PullError(check(value))
@@ -85,6 +86,7 @@ def resolve(base: str, reference: str, code: str | None) -> tuple[dict, bytes | 
         if len(owners["authors"]) != 1:
             raise PullError(f"image name {target.name!r} is published by several authors ({', '.join(owners['authors'])}); give the author")
         author = owners["authors"][0]
+
     version = target.version or names.LATEST
     unique = names.unique_name(author, target.name, version)
     record = _get_json(base, pull_path(author, target.name, version))
@@ -92,6 +94,7 @@ def resolve(base: str, reference: str, code: str | None) -> tuple[dict, bytes | 
         raise PullError(f"image {unique} not found at {base}")
     if record.get("code") != CODE_NEEDED:
         return record, None, None
+
     if not code:
         raise PullError(f"{unique} is private: extraction code needed; pass --code")
     protection = record["protection"]
@@ -101,7 +104,7 @@ def resolve(base: str, reference: str, code: str | None) -> tuple[dict, bytes | 
     private = _get_json(base, private_path(keys.lookup_id))
     if private is None:
         raise PullError(f"extraction code for {unique} is wrong")
-    context = names.unique_name(names.identity(private["author"]), names.identity(private["name"]), names.identity(private["version"])).encode()
+    context = sealed_context(private["author"], private["name"], private["version"])
     secret = json.loads(extraction.open_sealed(keys.encryption_key, private["sealed"], context))
     return private, keys.encryption_key, secret
 
@@ -127,7 +130,7 @@ def _download(url: str, target, expected_size: int) -> None:
                 target.write(chunk)
                 received += len(chunk)
                 if received > expected_size:
-                    raise PullError(f"download of {url} is larger than the {expected_size} bytes the index says")
+                    raise PullError(f"download of {url} is larger than the {expected_size} bytes the index lists; the file on the server is not the published one")
                 progress.update(task, completed=received)
                 if not interactive and time.monotonic() - last_log > 5:
                     log.info("downloaded %d of %d bytes", received, expected_size)

@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from . import names
-from . import extraction
+from . import api, extraction
 from .archive import KindoImage, file_sha256, read_image
 from .errors import ImageExists, InvalidArchive, RegistryError
 from .fileio import atomic_write
@@ -142,17 +142,12 @@ def protect(image: Image, version: Version, kindo_image: KindoImage, code: str, 
         "sha256": kindo_image.sha256, "size": kindo_image.size, "file": version.file,
         "summary": version.summary, "license": version.license, "homepage": version.homepage, "platform": version.platform,
     }
-    sealed = extraction.seal(keys.encryption_key, json.dumps(secret, sort_keys=True).encode(), sealed_context(image, version))
+    sealed = extraction.seal(keys.encryption_key, json.dumps(secret, sort_keys=True).encode(), api.sealed_context(image.author, image.name, version.version))
     private = replace(
         version, file=encrypted.name, size=size, sha256=sha256, protection=protection, sealed=sealed,
         summary="", license="", homepage="", platform="",
     )
     return private, encrypted
-
-
-def sealed_context(image: Image, version: Version) -> bytes:
-    """Return the associated data that binds a sealed record to its version, so it cannot be moved to another."""
-    return names.unique_name(names.identity(image.author), names.identity(image.name), names.identity(version.version)).encode()
 
 
 def add_image(index_root: Path | str, ki_path: Path | str, url: str = "", pusher: str | None = None,

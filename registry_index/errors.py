@@ -1,6 +1,6 @@
 """Exceptions raised by registry-index.
 
-Every message names the file, field or value at fault and says how to fix it.
+Every message names the file, field or value at fault and how to fix it.
 Validation collects all problems first and raises once, so a contributor sees
 every mistake in one run.
 """

@@ -1,6 +1,6 @@
 """The one place that writes files: atomic file replacement and atomic folder swaps.
 
-A reader, or a process killed half way, sees either the old content or the new
+A reader, or a process killed half way, finds either the old content or the new
 content, never a mix: a file is written beside its target and renamed over it,
 and a site folder is built beside its target and swapped in with one rename.
 """

@@ -30,11 +30,11 @@ _CHUNK = 1024 * 1024
 
 
 class HostingError(RegistryError):
-    """A GitHub request failed, or a download did not match what the index says."""
+    """A GitHub request failed, or a download did not match its index entry."""
 
 
 class AssetExists(HostingError):
-    """GitHub answered 422: the release already has an asset of that name."""
+    """GitHub returned 422: the release already has an asset of that name."""
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,7 @@ class GitHub:
     def __init__(self, token: str, api_url: str = DEFAULT_API_URL, *, seconds_between_writes: float = 1.0, timeout: int = 30):
         if not token:
             raise HostingError("no GitHub token; set GITHUB_TOKEN or pass --token")
-        # PyGithub's GithubRetry waits out 403/429 rate-limit answers, honouring Retry-After.
+        # PyGithub's GithubRetry waits out 403/429 rate-limit responses, honouring Retry-After.
         self.client = Github(
             base_url=api_url.rstrip("/"),
             auth=Auth.Token(token),

@@ -20,7 +20,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import jinja2
-from markupsafe import Markup, escape
+from markupsafe import Markup
 
 from . import api, names, search
 from .errors import SiteError

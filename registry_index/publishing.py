@@ -20,7 +20,7 @@ from . import names
 from .hosting import AssetExists, GitHub, HostingError, download
 from .index import Index
 from .model import Image, Version
-from .review import MAX_ASSET_BYTES
+from .model import MAX_ASSET_BYTES
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +72,7 @@ def _mirror(github: GitHub, release, assets: dict, image: Image, version: Versio
     path, size, sha256 = download(source, min(version.size + 1, MAX_ASSET_BYTES), scratch)
     try:
         if (size, sha256) != (version.size, version.sha256):
-            raise HostingError(f"{unique}: the file at {source} has size {size} and sha256 {sha256}, but the index says {version.size} and {version.sha256}")
+            raise HostingError(f"{unique}: the file at {source} has size {size} and sha256 {sha256}, but the index lists {version.size} and {version.sha256}; push the version again")
         try:
             uploaded = github.upload(release, path, version.file)
         except AssetExists:

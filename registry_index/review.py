@@ -26,15 +26,13 @@ from . import names
 from .errors import InvalidIndex, Problem, RegistryError
 from .hosting import HostingError, download
 from .index import Index, load_index
-from .model import Image, Version
+from .model import MAX_ASSET_BYTES, Image, Version
 from .verify import verify_asset
 
 log = logging.getLogger(__name__)
 
 ACCOUNTS_PREFIX = "index/accounts/"
 IMAGES_PREFIX = "index/images/"
-# GitHub refuses release assets of 2 GiB or more.
-MAX_ASSET_BYTES = 2 * 1024 * 1024 * 1024 - 1
 # Fields of a published version that may change after publication.
 MUTABLE_VERSION_FIELDS = {"yanked", "line"}
 MUTABLE_ACCOUNT_FIELDS = {"token_bcrypt", "line", "path"}

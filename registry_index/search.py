@@ -1,4 +1,4 @@
-"""The static search layout: substring search answered from at most two files.
+"""The static search layout: substring search served from at most two files.
 
 A search for `q` must return every record whose lowercase unique name
 (`author/name:version`) contains `q` lowercased. Static hosts ignore query
@@ -117,7 +117,7 @@ def _expand(root: str, members: list[int], unique_names: list[str], nodes: dict[
 
 
 def plan_lookup(query: str, first: dict | None) -> str | None:
-    """Return the key of the second node to read after reading the first node, or None when the first one answers.
+    """Return the key of the second node to read after reading the first node, or None when the first node is enough.
 
     `first` is the parsed node of `query[:PREFIX_LENGTH]` (None when absent).
     """

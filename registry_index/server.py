@@ -30,7 +30,7 @@ import threading
 import urllib.request
 
 from . import extraction, names, search
-from .api import anonymous_path, private_path, pull_path
+from .api import CODE_NEEDED, anonymous_path, private_path, pull_path, sealed_context
 from .errors import SiteError
 from .site import MARKER
 
@@ -38,7 +38,6 @@ log = logging.getLogger(__name__)
 
 # Hub error codes, as kindo 1.x clients know them.
 IMAGE_NOT_FOUND = "040014040"
-CODE_NEEDED = "040014000"
 PARAMETER_INVALID = "010004000"
 PARAMETER_EMPTY = "010004003"
 PARAMETER_MISSING = "010004001"
@@ -71,7 +70,7 @@ _CONTENT_TYPES = {
 
 
 class HubError(Exception):
-    """An error the query-string API answers as `{"code": ..., "msg": ...}`."""
+    """An error the query-string API returns as `{"code": ..., "msg": ...}`."""
 
     def __init__(self, code: str, message: str):
         super().__init__(message)
@@ -89,7 +88,7 @@ class Target:
 
 @dataclass(frozen=True)
 class DownloadLink:
-    """What a decrypting download link serves: the encrypted file and its key."""
+    """A decrypting download link: the private record, its key, and the plaintext size."""
 
     record: dict
     key: bytes
@@ -110,7 +109,7 @@ def parse_unique_name(value: str) -> Target:
 
 
 def pull_target(params: dict[str, list[str]]) -> Target:
-    """Return what a pull request asks for, from either parameter style."""
+    """Return the image a pull request names, from either parameter style."""
     unique = _single(params, "uniqueName")
     if unique is not None:
         if unique == "":
@@ -167,7 +166,7 @@ class Site:
             node = self.read_json(search.node_path(second))
         results, total, truncated = search.answer(lowered, node)
         if truncated:
-            log.info("search %r matches %d versions; answering the first %d", query, total, len(results))
+            log.info("search %r matches %d versions; returning the first %d", query, total, len(results))
         return results
 
     def pull(self, target: Target) -> dict:
@@ -191,6 +190,7 @@ class Site:
         """Return the record of a private version when `target.code` is its extraction code."""
         if not target.code:
             raise HubError(CODE_NEEDED, "extraction code needed")
+
         protection = stub["protection"]
         try:
             extraction.check_parameters(protection["n"], protection["r"], protection["p"])
@@ -198,22 +198,25 @@ class Site:
                 keys = extraction.derive_from_parameters(target.code, protection["salt"], protection["n"], protection["r"], protection["p"])
         except extraction.InvalidCode as error:
             raise HubError(CODE_NEEDED, f"extraction code is invalid: {error}") from None
+
         record = self.read_json(private_path(keys.lookup_id))
         if record is None:
             log.info("wrong extraction code for %s/%s:%s", target.author, target.name, target.version)
             raise HubError(CODE_NEEDED, "extraction code is wrong")
-        context = names.unique_name(names.identity(record["author"]), names.identity(record["name"]), names.identity(record["version"])).encode()
+        context = sealed_context(record["author"], record["name"], record["version"])
         try:
             secret = json.loads(extraction.open_sealed(keys.encryption_key, record["sealed"], context))
         except extraction.WrongCodeOrTampered as error:
             log.error("sealed record of %s does not open: %s", record["unique_name"], error)
             raise HubError(CODE_NEEDED, "extraction code is wrong") from None
+
         token = secrets.token_urlsafe(24)
         with self.links_lock:
             now = time.monotonic()
             for stale in [key for key, link in self.links.items() if link.expires < now]:
                 del self.links[stale]
             self.links[token] = DownloadLink(record, keys.encryption_key, secret["size"], now + DOWNLOAD_LINK_SECONDS)
+
         unlocked = {key: value for key, value in record.items() if key not in ("encrypted", "sealed")}
         unlocked.update({key: secret[key] for key in ("summary", "license", "homepage", "platform") if key in secret})
         unlocked.update({"sha256": secret["sha256"], "size": str(secret["size"]), "file": secret["file"], "url": f"/v1/decrypt/{token}/{secret['file']}"})
@@ -293,7 +296,7 @@ class Handler(BaseHTTPRequestHandler):
         started = time.monotonic()
         status, headers, body = self._route()
         size = body.size if isinstance(body, (_FileBody, _DecryptedBody)) else len(body)
-        # Log before the body goes out, so the line exists by the time a client has the answer.
+        # Log before the body goes out, so the line exists by the time a client has the response.
         log.info('%s "%s %s" %d %d %.1fms', self.client_address[0], self.command, loggable_target(self.path), status, size, (time.monotonic() - started) * 1000)
         self.send_response(status)
         for key, value in headers.items():

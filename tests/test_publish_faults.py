@@ -6,7 +6,6 @@ import time
 from pathlib import Path
 
 import pytest
-import requests
 
 from conftest import make_ki, manifest
 from github_standin import GitHubStandIn
@@ -64,7 +63,7 @@ def github(standin, timeout=30) -> GitHub:
 
 
 def uploads_created(standin) -> list[str]:
-    """Return the asset names whose upload the stand-in answered with 201, in order."""
+    """Return the asset names whose upload the stand-in accepted with 201, in order."""
     return [entry.query["name"] for entry in standin.request_log
             if entry.method == "POST" and entry.path.startswith("/api/uploads/repos/maint/") and entry.status == 201]
 

@@ -504,7 +504,7 @@ def test_pr_removing_one_version(registry, tmp_path):
     (lambda text: "\n".join(line for line in text.splitlines() if "source:" not in line) + "\n",
      "index/images/alice/demo.yaml:16: alice/demo:2.0 has no source or url to download the file from; push it with `registry-index push`"),
 ])
-def test_pr_new_version_without_source_or_with_other_pusher(registry, tmp_path, change, expected):
+def test_pr_new_version_bad_source_pusher(registry, tmp_path, change, expected):
     register_alice(registry)
     push_alice(registry, tmp_path)
 

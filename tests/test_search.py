@@ -8,7 +8,7 @@ from registry_index import search
 
 
 def lookup(nodes: dict, query: str) -> tuple[list[int], int, bool, int]:
-    """Answer `query` from built nodes as a static client does; return (members, total, truncated, reads)."""
+    """Look up `query` in built nodes as a static client does; return (members, total, truncated, reads)."""
     lowered = search.normalize_query(query)
     if lowered is None:
         return [], 0, False, 0

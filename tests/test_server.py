@@ -2,9 +2,7 @@
 
 import hashlib
 import http.client
-import json
 import logging
-import shutil
 import time
 
 import pytest
