@@ -7,10 +7,7 @@ Paths use each author, name and version's identity spelling (lowercase, with
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-
 from . import names, search
-from .index import Index
 from .model import Image, Settings, Version
 
 API_VERSION = "v1"
@@ -94,78 +91,69 @@ def sorted_versions(image: Image) -> list[Version]:
     return sorted(image.versions, key=lambda version: names.version_key(version.version), reverse=True)
 
 
-def search_records(index: Index) -> list[dict]:
-    """Return every searchable version in search order: by author and name, newest version first.
-
-    Yanked versions are left out of search; their pull paths stay. Private
-    versions are left out of everything that lists versions.
-    """
-    records = []
-    for image in index.sorted_images():
-        for version in sorted_versions(image):
-            if not version.yanked and not version.is_private:
-                records.append(search_record(index.settings, image, version))
-    return records
-
-
-def image_files(index: Index) -> Iterator[tuple[str, bytes]]:
-    """Yield (path, content) of every pull file, latest file and image document."""
-    authors_by_name: dict[str, list[Image]] = {}
-    for image in index.sorted_images():
-        versions = sorted_versions(image)
-        for version in versions:
-            if version.is_private:
-                yield pull_path(image.author, image.name, version.version), encode(code_needed(version))
-                yield private_path(version.protection.lookup_id), encode(private_record(index.settings, image, version))
-            else:
-                yield pull_path(image.author, image.name, version.version), encode(pull_object(index.settings, image, version))
-        public = [version for version in versions if not version.is_private]
-        if not public:
-            continue
-        latest = image.latest()
-        if latest is not None and image.find(names.LATEST) is None:
-            yield pull_path(image.author, image.name, names.LATEST), encode(pull_object(index.settings, image, latest))
-        authors_by_name.setdefault(names.identity(image.name), []).append(image)
-        yield image_document_path(image.author, image.name), encode({
-            "author": image.author,
-            "name": image.name,
-            "latest": latest.version if latest is not None else None,
-            "versions": [pull_object(index.settings, image, version) for version in public],
-        })
-    for key, images in sorted(authors_by_name.items()):
-        yield anonymous_path(key), encode({
-            "name": images[0].name,
-            "authors": [image.author for image in images],
-        })
+def search_entry(image: Image) -> search.Entry | None:
+    """Return the search entry of an image: its versions that search lists (neither yanked nor private), or None when there is none."""
+    versions = [version for version in sorted_versions(image) if not version.yanked and not version.is_private]
+    latest = image.latest()
+    if not versions or latest is None:
+        return None
+    return search.Entry(
+        base=f"{image.author}/{image.name}",
+        versions=tuple(version.version for version in versions),
+        latest=latest.version,
+        summary=latest.summary,
+        size=str(latest.size),
+        buildtime=latest.buildtime,
+    )
 
 
-def search_files(records: list[dict]) -> Iterator[tuple[str, bytes]]:
-    """Yield (path, content) of every search node."""
-    nodes = search.build_nodes([record["unique_name"].lower() for record in records])
-    for key in sorted(nodes):
-        node = nodes[key]
-        document = {
-            "key": key,
-            "complete": node.complete,
-            "total": node.total,
-            "results": [records[number] for number in node.members],
-        }
-        if node.splits:
-            document["splits"] = node.splits
-        yield search.node_path(key), encode(document)
+def image_files(settings: Settings, image: Image) -> list[tuple[str, bytes]]:
+    """Return (path, content) of an image's pull files, latest file, image document and private records."""
+    files = []
+    versions = sorted_versions(image)
+    for version in versions:
+        path = pull_path(image.author, image.name, version.version)
+        if version.is_private:
+            files.append((path, encode(code_needed(version))))
+            files.append((private_path(version.protection.lookup_id), encode(private_record(settings, image, version))))
+        else:
+            files.append((path, encode(pull_object(settings, image, version))))
+    public = [version for version in versions if not version.is_private]
+    if not public:
+        return files
+    latest = image.latest()
+    if latest is not None and image.find(names.LATEST) is None:
+        files.append((pull_path(image.author, image.name, names.LATEST), encode(pull_object(settings, image, latest))))
+    document = {
+        "author": image.author,
+        "name": image.name,
+        "latest": latest.version if latest is not None else None,
+        "versions": [version.version for version in public],
+    }
+    yanked = {version.version: version.yanked for version in public if version.yanked}
+    if yanked:
+        document["yanked"] = yanked
+    files.append((image_document_path(image.author, image.name), encode(document)))
+    return files
 
 
-def registry_document(index: Index, records: list[dict]) -> dict:
+def anonymous_file(name: str, authors: list[str]) -> tuple[str, bytes]:
+    """Return (path, content) of the file that names every author of an image name; `name` as the first author writes it."""
+    return anonymous_path(name), encode({"name": name, "authors": authors})
+
+
+def registry_document(settings: Settings, images: int, versions: int, searchable: int) -> dict:
     """Return `v1/index.json`: what a client needs to know before its first request."""
     return {
         "api": API_VERSION,
-        "title": index.settings.title,
-        "images": sum(1 for image in index.images.values() if any(not v.is_private for v in image.versions)),
-        "versions": sum(1 for image in index.images.values() for v in image.versions if not v.is_private),
+        "title": settings.title,
+        "images": images,
+        "versions": versions,
         "search": {
             "prefix_length": search.PREFIX_LENGTH,
             "limit": search.LIMIT,
+            "shown": search.SHOWN,
             "max_key_length": search.MAX_KEY_LENGTH,
-            "searchable": len(records),
+            "searchable": searchable,
         },
     }

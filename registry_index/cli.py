@@ -121,12 +121,19 @@ def add(
 def build(
     index: Path = IndexOption,
     out: Path = typer.Option(Path("site"), "--out", help="Output folder; replaced as a whole when the build succeeds."),
+    full: bool = typer.Option(False, "--full", help="Render every file again, even when only some image files changed."),
 ) -> None:
-    """Render the static API and pages into the output folder."""
+    """Render the static API and pages into the output folder.
+
+    When the output folder holds a site built from the same settings,
+    accounts and templates, only what the changed image files touch is
+    rendered again; the result is the same as a full build.
+    """
+    from .progress import Progress
     from .site import build_site
 
     try:
-        summary = build_site(load_index(index), out)
+        summary = build_site(index, out, incremental=not full, progress=Progress())
     except InvalidIndex as error:
         for problem in error.problems:
             print(problem, file=sys.stderr)

@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import names
+from . import canonical, names
 from .errors import InvalidIndex, Problem
 from .model import Account, Image, Settings, parse_account, parse_image, parse_settings
 from .strictyaml import MAX_YAML_BYTES, Reader, compose
@@ -81,50 +81,113 @@ def _is_link(root: Path, path: Path, problems: list[Problem]) -> bool:
     return True
 
 
-def load_index(root: Path | str) -> Index:
-    """Load and validate the whole index at `root`; raise InvalidIndex listing every problem."""
+# The stat fields that tell whether a file changed since it was last read, as
+# git's index does: a rewrite changes the modification time or the size, and a
+# replacement by rename changes the inode.
+FileKey = tuple[int, int, int, int]
+
+
+def file_key(status: os.stat_result) -> FileKey:
+    return (status.st_mtime_ns, status.st_ctime_ns, status.st_size, status.st_ino)
+
+
+@dataclass(frozen=True)
+class ImageFile:
+    """One image file of the index, as listed before it is read."""
+
+    relative: str  # images/<author>/<name>.yaml
+    path: Path
+    key: FileKey
+
+
+@dataclass
+class Header:
+    """What an index holds besides its images: settings, accounts, and its image files in search order."""
+
+    root: Path
+    settings: Settings | None
+    accounts: dict[str, Account]
+    image_files: list[ImageFile]
+    problems: list[Problem]
+
+
+def read_header(root: Path | str) -> Header:
+    """Read the settings and accounts of the index at `root` and list its image files; problems are collected, not raised."""
     root = Path(root)
     problems: list[Problem] = []
     if not root.is_dir():
         raise InvalidIndex([Problem(str(root), 0, "index folder not found; pass --index DIR or run in the registry repository")])
-
     settings = _load_settings(root, problems)
     _check_unexpected(root, problems)
     accounts = _load_accounts(root, problems)
-    images = _load_images(root, accounts, problems)
-    _check_lookup_ids(images, problems)
-    _check_asset_files(images, problems)
-    if problems or settings is None:
-        raise InvalidIndex(problems)
-    log.debug("loaded %d accounts and %d images from %s", len(accounts), len(images), root)
-    return Index(root, settings, accounts, images)
+    return Header(root, settings, accounts, _list_images(root, problems), problems)
 
 
-def _check_lookup_ids(images: dict, problems: list[Problem]) -> None:
-    """Two private versions with one lookup id would share a path in the site; a copied protection record does that."""
-    seen: dict[str, str] = {}
-    for image in images.values():
+class CrossCheck:
+    """The rules across image files, checked one image at a time in search order."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = problems
+        self.images: dict[tuple[str, str], str] = {}  # identity -> "author/name in path"
+        self.lookup_ids: dict[str, str] = {}
+        self.files: dict[str, str] = {}
+
+    def add(self, image: Image) -> bool:
+        """Check `image` against the images added before; return False when it collides with one and must be left out."""
+        key = (names.identity(image.author), names.identity(image.name))
+        other = self.images.get(key)
+        if other is not None:
+            self.problems.append(Problem(image.path, 0, f"image {image.author}/{image.name} collides with {other}; names ignore case and '_' versus '-'"))
+            return False
+        self.images[key] = f"{image.author}/{image.name} in {image.path}"
         for version in image.versions:
-            if version.protection is None:
-                continue
-            other = seen.setdefault(version.protection.lookup_id, f"{image.path}:{version.line}")
-            if other != f"{image.path}:{version.line}":
-                problems.append(Problem(image.path, version.line, f"protection lookup_id is the same as at {other}; push the version again with its own code"))
-
-
-def _check_asset_files(images: dict, problems: list[Problem]) -> None:
-    """Two versions with one asset file name would overwrite each other in the release."""
-    seen: dict[str, str] = {}
-    for image in images.values():
-        for version in image.versions:
+            here = f"{image.path}:{version.line}"
+            if version.protection is not None:
+                # Two private versions with one lookup id would share a path in the site; a copied protection record does that.
+                first = self.lookup_ids.setdefault(version.protection.lookup_id, here)
+                if first != here:
+                    self.problems.append(Problem(image.path, version.line, f"protection lookup_id is the same as at {first}; push the version again with its own code"))
             if version.url:
                 continue
-            here = f"{image.path}:{version.line}"
-            other = seen.setdefault(version.file.lower(), here)
+            # Two versions with one asset file name would overwrite each other in the release.
+            first = self.files.setdefault(version.file.lower(), here)
             # A duplicated version is reported once, as a duplicate version.
             duplicate = image.find(version.version) is not version
-            if other != here and not duplicate:
-                problems.append(Problem(image.path, version.line, f"file {version.file!r} is also used at {other}; every version needs its own release asset name"))
+            if first != here and not duplicate:
+                self.problems.append(Problem(image.path, version.line, f"file {version.file!r} is also used at {first}; every version needs its own release asset name"))
+        return True
+
+
+def load_index(root: Path | str) -> Index:
+    """Load and validate the whole index at `root`; raise InvalidIndex listing every problem."""
+    header = read_header(root)
+    problems = header.problems
+    check = CrossCheck(problems)
+    images: dict[tuple[str, str], Image] = {}
+    for image_file in header.image_files:
+        image = read_image(header.root, image_file.path, header.accounts, problems)
+        if image is not None and check.add(image):
+            images[(names.identity(image.author), names.identity(image.name))] = image
+    if problems or header.settings is None:
+        raise InvalidIndex(problems)
+    log.debug("loaded %d accounts and %d images from %s", len(header.accounts), len(images), header.root)
+    return Index(header.root, header.settings, header.accounts, images)
+
+
+def _read_canonical(path: Path, shown: str) -> Image | None:
+    """Read a file that `registry-index add` wrote with the fast reader; None sends it to the strict reader."""
+    try:
+        with open(path, "rb") as stream:
+            data = stream.read(MAX_YAML_BYTES + 1)
+    except OSError:
+        return None
+    if len(data) > MAX_YAML_BYTES:
+        return None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    return canonical.read_image(text, shown)
 
 
 def _load_settings(root: Path, problems: list[Problem]) -> Settings | None:
@@ -190,36 +253,37 @@ def _load_accounts(root: Path, problems: list[Problem]) -> dict[str, Account]:
     return accounts
 
 
-def _load_images(root: Path, accounts: dict[str, Account], problems: list[Problem]) -> dict[tuple[str, str], Image]:
-    images: dict[tuple[str, str], Image] = {}
+def _list_images(root: Path, problems: list[Problem]) -> list[ImageFile]:
+    """List the image files in search order: by author folder, then by file name without `.yaml`."""
     images_dir = root / IMAGES_DIR
     if _is_link(root, images_dir, problems) or not images_dir.is_dir():
-        return images
+        return []
+    listed: list[ImageFile] = []
     for author_dir in sorted(images_dir.iterdir()):
         if author_dir.name.startswith("."):
             continue
         if author_dir.is_symlink() or not author_dir.is_dir():
             problems.append(Problem(display_path(root, author_dir), 0, "unexpected entry; images/ holds one folder per author"))
             continue
-        for path in _yaml_files(author_dir, root, problems):
-            image = _load_image(root, path, accounts, problems)
-            if image is None:
+        for path in sorted(_yaml_files(author_dir, root, problems), key=lambda path: path.stem):
+            try:
+                key = file_key(path.stat())
+            except OSError as error:
+                problems.append(Problem(display_path(root, path), 0, f"cannot read file: {error.strerror}"))
                 continue
-            key = (names.identity(image.author), names.identity(image.name))
-            if key in images:
-                other = images[key]
-                problems.append(Problem(image.path, 0, f"image {image.author}/{image.name} collides with {other.author}/{other.name} in {other.path}; names ignore case and '_' versus '-'"))
-                continue
-            images[key] = image
-    return images
+            listed.append(ImageFile(f"{IMAGES_DIR}/{author_dir.name}/{path.name}", path, key))
+    return listed
 
 
-def _load_image(root: Path, path: Path, accounts: dict[str, Account], problems: list[Problem]) -> Image | None:
+def read_image(root: Path, path: Path, accounts: dict[str, Account], problems: list[Problem]) -> Image | None:
+    """Read and check one image file; add its problems to `problems` and return None when it cannot be used."""
     shown = display_path(root, path)
-    node = _read(path, shown, problems)
-    if node is None:
-        return None
-    image = parse_image(node, Reader(shown, problems))
+    image = _read_canonical(path, shown)
+    if image is None:
+        node = _read(path, shown, problems)
+        if node is None:
+            return None
+        image = parse_image(node, Reader(shown, problems))
     if image is None:
         return None
     expected = image_path(root, image.author, image.name)

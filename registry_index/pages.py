@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from urllib.parse import quote
@@ -253,3 +254,54 @@ def _image_context(settings: Settings, image: Image) -> dict:
 
 def _render(env: jinja2.Environment, name: str, **context: object) -> bytes:
     return env.get_template(name).render(**context).encode("utf-8")
+
+
+@dataclass(frozen=True)
+class Listing:
+    """One image as author pages list it."""
+
+    author: str
+    name: str
+    latest: str  # "" when every listed version is yanked
+    summary: str
+    size: int
+    buildtime: str
+    versions: int  # listed versions
+
+
+def listing(image: Image) -> Listing | None:
+    """Return how author pages list `image`, or None when it has no listed version."""
+    listed = listed_versions(image)
+    if not listed:
+        return None
+    latest = image.latest()
+    if latest is None:
+        return Listing(image.author, image.name, "", "", 0, "", len(listed))
+    return Listing(image.author, image.name, latest.version, latest.summary, latest.size, latest.buildtime, len(listed))
+
+
+def render_image_page(env: jinja2.Environment, settings: Settings, image: Image) -> bytes | None:
+    """Return the page of `image`, or None when it lists no version."""
+    if not listed_versions(image):
+        return None
+    return env.get_template("image.html").render(root="../../", title=settings.title, **_image_context(settings, image)).encode("utf-8")
+
+
+def render_author_page(env: jinja2.Environment, settings: Settings, author: str, listings: list[Listing]) -> bytes:
+    entries = [
+        (listed, {"version": listed.latest, "size": listed.size, "buildtime": listed.buildtime, "summary": listed.summary} if listed.latest else None, listed.versions)
+        for listed in listings
+    ]
+    return env.get_template("author.html").render(root="../", title=settings.title, author=author, entries=entries).encode("utf-8")
+
+
+def render_common_pages(
+    env: jinja2.Environment, settings: Settings, authors: list[tuple[str, list[Listing]]], image_count: int, version_count: int,
+) -> Iterator[tuple[str, bytes]]:
+    """Yield (path, content) of the home page, the 404 page, the list of authors and the CSS and JavaScript files."""
+    title = settings.title
+    yield "index.html", _render(env, "index.html", root="", title=title, image_count=image_count, version_count=version_count)
+    home_url = settings.site_url if is_http_url(settings.site_url) else ""
+    yield "404.html", _render(env, "404.html", title=title, home_url=home_url, css=_inline_css())
+    yield from static_files()
+    yield "authors.html", _render(env, "authors.html", root="", title=title, authors=[(author, len(listings)) for author, listings in authors])

@@ -1,37 +1,51 @@
 """The static search layout: substring search served from at most two files.
 
-A search for `q` must return every record whose lowercase unique name
+A search for `q` returns every searchable version whose lowercase unique name
 (`author/name:version`) contains `q` lowercased. Static hosts ignore query
 strings, so the build writes one file (a *node*) per key, where a key is a
 substring of some unique name:
 
 - every substring of 1 to PREFIX_LENGTH characters has a node;
-- a node is *complete* when it lists every record containing its key and there
+- a node is *complete* when it lists every version containing its key and there
   are at most LIMIT of them;
-- otherwise it is *truncated*: it lists the first LIMIT records in search
-  order, the exact total, and (for keys of PREFIX_LENGTH characters or more)
-  `splits`, every longer key starting with it that is truncated too;
+- otherwise it is *truncated*: it lists the first LIMIT versions in search
+  order and the exact total, and a key of PREFIX_LENGTH characters lists
+  `splits`, every longer key starting with it whose node is truncated too;
 - every key one character longer than a truncated key of PREFIX_LENGTH or
   more characters has a node as well.
 
+A node groups its versions by image, and an image's display fields are written
+once per node, not once per version: the sizes that decided the site's size
+at 100,000 images (see docs/benchmarks.md).
+
 `plan_lookup` and `answer` are the client side of the rule; `serve`, the
-`pull` client and the browse page follow the same steps. A key with no node
-has no matching record.
+benchmark and the browse page follow the same steps. A key with no node has no
+matching version.
+
+The build computes every node at once (`build_nodes`); after a change to a few
+images, `update_nodes` recomputes only the nodes whose key occurs in those
+images' unique names, and gives the same nodes a full build would.
 """
 
 from __future__ import annotations
 
+import json
 import string
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 PREFIX_LENGTH = 3
-LIMIT = 100
+# A node lists every match when there are at most LIMIT; a truncated node
+# lists the first SHOWN, as many as the hub's search answers.
+LIMIT = 1000
+SHOWN = 100
 # A key never grows past this many characters; a node at this length is
 # complete whatever its size, so file names stay short.
 MAX_KEY_LENGTH = 48
 ALPHABET = frozenset(string.ascii_lowercase + string.digits + "-_./:")
 _LITERAL = frozenset(string.ascii_lowercase + string.digits + "-")
 ALL_KEY_FILE = "_all"
+SEARCH_FOLDER = "v1/search"
 
 
 def key_file(key: str) -> str:
@@ -41,8 +55,16 @@ def key_file(key: str) -> str:
     return "".join(char if char in _LITERAL else f"_{ord(char):02x}" for char in key)
 
 
+def file_key(stem: str) -> str:
+    """Return the key of a node file name stem: the inverse of `key_file`."""
+    if stem == ALL_KEY_FILE:
+        return ""
+    parts = stem.split("_")
+    return parts[0] + "".join(chr(int(part[:2], 16)) + part[2:] for part in parts[1:])
+
+
 def node_path(key: str) -> str:
-    return f"v1/search/{key_file(key)}.json"
+    return f"{SEARCH_FOLDER}/{key_file(key)}.json"
 
 
 def normalize_query(query: str) -> str | None:
@@ -53,67 +75,276 @@ def normalize_query(query: str) -> str | None:
     return lowered
 
 
+@dataclass(frozen=True)
+class Entry:
+    """One image as search lists it: its searchable versions, newest first, and what a result shows."""
+
+    base: str  # author/name as written
+    versions: tuple[str, ...]
+    latest: str
+    summary: str
+    size: str
+    buildtime: str
+
+    def lowered(self) -> tuple[str, tuple[str, ...]]:
+        return self.base.lower(), tuple(version.lower() for version in self.versions)
+
+
+# A match is (entry number, versions): versions is None when every version
+# of the entry contains the key, else the ascending numbers of those that do.
+Match = tuple[int, "tuple[int, ...] | None"]
+
+
 @dataclass
 class Node:
     key: str
     total: int
-    members: list[int]  # record numbers, ascending; all of them when complete
+    matches: list[Match]  # the listed ones: all when complete, the first LIMIT versions when truncated
     complete: bool
     splits: list[str] = field(default_factory=list)
 
 
-def build_nodes(unique_names: list[str]) -> dict[str, Node]:
-    """Return the node of every key, for records whose lowercase unique names are given in search order."""
-    postings: dict[str, list[int]] = {}
-    for number, text in enumerate(unique_names):
-        keys = {
-            text[start:start + length]
-            for length in range(1, PREFIX_LENGTH + 1)
-            for start in range(len(text) - length + 1)
-        }
-        for key in keys:
-            postings.setdefault(key, []).append(number)
+class Corpus:
+    """The entries of a search in search order, with the lowercase text that keys are matched against."""
 
-    nodes: dict[str, Node] = {"": _node("", list(range(len(unique_names))))}
-    for key, members in postings.items():
-        node = _node(key, members)
-        nodes[key] = node
-        if not node.complete and len(key) == PREFIX_LENGTH:
-            node.splits = _expand(key, members, unique_names, nodes)
-    return nodes
+    def __init__(self, entries: list[Entry]):
+        self.entries = entries
+        self.lowered = [entry.lowered() for entry in entries]
+        # One string per entry holding every unique name, for a fast first test.
+        self.haystacks = ["\n".join(f"{base}:{version}" for version in versions) for base, versions in self.lowered]
+        self.version_texts = ["\n".join(versions) for _, versions in self.lowered]
+        self.counts = [len(entry.versions) for entry in entries]
+
+    def match(self, number: int, key: str) -> tuple[int, ...] | None | bool:
+        """Return how entry `number` matches `key`: None for all versions, the version numbers, or False for none."""
+        base, versions = self.lowered[number]
+        if key in base:
+            return None
+        tail = base[len(base) - len(key) + 1:] if len(key) > 1 else ""
+        found = tuple(index for index, version in enumerate(versions) if key in f"{tail}:{version}")
+        return found if found else False
+
+    def size(self, match: Match) -> int:
+        return self.counts[match[0]] if match[1] is None else len(match[1])
+
+    def scan(self, key: str, limit: int | None = None) -> tuple[list[Match], int]:
+        """Return the matches of `key` in order, stopping once `limit` versions are found, and the versions found."""
+        matches: list[Match] = []
+        found = 0
+        for number in [number for number, haystack in enumerate(self.haystacks) if key in haystack]:
+            versions = self.match(number, key)
+            if versions is False:
+                continue
+            matches.append((number, versions))
+            found += self.size((number, versions))
+            if limit is not None and found >= limit:
+                break
+        return matches, found
 
 
-def _node(key: str, members: list[int]) -> Node:
-    complete = len(members) <= LIMIT or len(key) >= MAX_KEY_LENGTH
-    return Node(key, len(members), members if complete else members[:LIMIT], complete)
+def _postings(corpus: Corpus) -> dict[str, list[Match]]:
+    """Return the matches of every key of 1 to PREFIX_LENGTH characters."""
+    postings: dict[str, list[Match]] = {}
+    version_keys: dict[str, tuple[str, ...]] = {}
+    for number, (base, versions) in enumerate(corpus.lowered):
+        inside = {base[start:start + length] for length in range(1, PREFIX_LENGTH + 1) for start in range(len(base) - length + 1)}
+        for key in inside:
+            postings.setdefault(key, []).append((number, None))
+        # Keys that reach past the base hold ':' or lie in the version.
+        crossing: dict[str, list[int]] = {}
+        for index, version in enumerate(versions):
+            keys = version_keys.get(version)
+            if keys is None:
+                text = ":" + version
+                keys = tuple({text[start:start + length] for length in range(1, PREFIX_LENGTH + 1) for start in range(len(text) - length + 1)})
+                version_keys[version] = keys
+            spanning = [
+                base[-length:] + ":" + version[:extra]
+                for length in range(1, min(PREFIX_LENGTH - 1, len(base)) + 1)
+                for extra in range(PREFIX_LENGTH - length)
+            ]
+            for key in (*keys, *spanning):
+                if key not in inside:
+                    crossing.setdefault(key, []).append(index)
+        for key, indexes in crossing.items():
+            postings.setdefault(key, []).append((number, tuple(sorted(set(indexes)))))
+    return postings
 
 
-def _expand(root: str, members: list[int], unique_names: list[str], nodes: dict[str, Node]) -> list[str]:
-    """Add the nodes one character longer than each truncated key below `root`; return those truncated keys."""
-    splits: list[str] = []
-    pending = [(root, members)]
-    while pending:
-        key, key_members = pending.pop()
-        children: dict[str, list[int]] = {}
-        for number in key_members:
-            text = unique_names[number]
-            start = text.find(key)
-            seen: set[str] = set()
+def _node(corpus: Corpus, key: str, matches: list[Match], total: int | None = None) -> Node:
+    """Return the node of `key` from its matches in order (all of them, or at least the first LIMIT versions when `total` is given)."""
+    if total is None:
+        total = sum(corpus.size(match) for match in matches)
+    if total <= LIMIT or len(key) >= MAX_KEY_LENGTH:
+        return Node(key, total, matches, True)
+    listed: list[Match] = []
+    room = SHOWN
+    for number, versions in matches:
+        if room <= 0:
+            break
+        indexes = versions if versions is not None else tuple(range(corpus.counts[number]))
+        if len(indexes) <= room:
+            listed.append((number, versions))
+            room -= len(indexes)
+        else:
+            listed.append((number, indexes[:room]))
+            room = 0
+    return Node(key, total, listed, False)
+
+
+def _children(corpus: Corpus, key: str, matches: list[Match]) -> dict[str, list[Match]]:
+    """Return the matches of every key one character longer than `key`, in order."""
+    children: dict[str, list[Match]] = {}
+    length = len(key)
+    for number, versions in matches:
+        base, lowered = corpus.lowered[number]
+        every: set[str] = set()
+        some: dict[str, set[int]] = {}
+        if versions is None:
+            start = base.find(key)
             while start != -1:
-                end = start + len(key)
-                if end < len(text):
-                    child = text[start:end + 1]
-                    if child not in seen:
-                        seen.add(child)
-                        children.setdefault(child, []).append(number)
-                start = text.find(key, start + 1)
-        for child, child_members in children.items():
-            node = _node(child, child_members)
+                if start + length < len(base):
+                    every.add(base[start:start + length + 1])
+                else:
+                    # The child ends in ':', which only unique names hold, not the base.
+                    some.setdefault(key + ":", set()).update(range(len(lowered)))
+                start = base.find(key, start + 1)
+            # Occurrences inside a version (a key without ':' cannot cross into one).
+            if key in corpus.version_texts[number]:
+                for index, version in enumerate(lowered):
+                    start = version.find(key)
+                    while start != -1:
+                        if start + length < len(version):
+                            some.setdefault(version[start:start + length + 1], set()).add(index)
+                        start = version.find(key, start + 1)
+        else:
+            for index in versions:
+                text = f"{base}:{lowered[index]}"
+                start = text.find(key)
+                while start != -1:
+                    if start + length < len(text):
+                        some.setdefault(text[start:start + length + 1], set()).add(index)
+                    start = text.find(key, start + 1)
+        for child in every:
+            children.setdefault(child, []).append((number, None))
+        for child, indexes in some.items():
+            if child not in every:
+                children.setdefault(child, []).append((number, tuple(sorted(indexes))))
+    return children
+
+
+def _subtree(corpus: Corpus, root: str, matches: list[Match], nodes: dict[str, Node]) -> list[str]:
+    """Add the nodes below the truncated key `root` to `nodes`; return the truncated keys among them, sorted."""
+    splits: list[str] = []
+    pending = [(root, matches)]
+    while pending:
+        key, key_matches = pending.pop()
+        for child, child_matches in _children(corpus, key, key_matches).items():
+            node = _node(corpus, child, child_matches)
             nodes[child] = node
             if not node.complete:
                 splits.append(child)
-                pending.append((child, child_members))
+                pending.append((child, child_matches))
     return sorted(splits)
+
+
+def build_nodes(corpus: Corpus) -> dict[str, Node]:
+    """Return the node of every key of a search over `corpus`."""
+    nodes: dict[str, Node] = {}
+    everything = [(number, None) for number in range(len(corpus.entries))]
+    if everything:
+        nodes[""] = _node(corpus, "", everything)
+    for key, matches in _postings(corpus).items():
+        node = _node(corpus, key, matches)
+        nodes[key] = node
+        if not node.complete and len(key) == PREFIX_LENGTH:
+            node.splits = _subtree(corpus, key, matches, nodes)
+    return nodes
+
+
+def _keys_of(lowered: Iterable[tuple[str, tuple[str, ...]]], longest: int) -> set[str]:
+    """Return every substring of at most `longest` characters of the given unique names."""
+    keys: set[str] = set()
+    for base, versions in lowered:
+        for text in [base] + [f"{base}:{version}" for version in versions]:
+            for start in range(len(text)):
+                for end in range(start + 1, min(len(text), start + longest) + 1):
+                    keys.add(text[start:end])
+    return keys
+
+
+def update_nodes(
+    corpus: Corpus,
+    old: list[Entry],
+    new: list[Entry],
+    read_node: Callable[[str], dict | None],
+    existing: Iterable[str],
+) -> tuple[dict[str, Node], set[str]]:
+    """Return the nodes to write and the keys whose nodes to remove after `old` entries were replaced by `new` ones.
+
+    `corpus` holds the entries after the change; `read_node` reads a node of
+    the site before the change and `existing` lists the keys of its nodes.
+    The result equals what `build_nodes` gives for `corpus`, restricted to
+    the keys that changed.
+    """
+    changed = [entry.lowered() for entry in old] + [entry.lowered() for entry in new]
+    written: dict[str, Node] = {}
+    removed: set[str] = set()
+    if not changed:
+        return written, removed
+    everything = [(number, None) for number in range(len(corpus.entries))]
+    if everything:
+        written[""] = _node(corpus, "", everything)
+    else:
+        removed.add("")
+    below: dict[str, list[str]] = {}
+    for key in existing:
+        if len(key) > PREFIX_LENGTH:
+            below.setdefault(key[:PREFIX_LENGTH], []).append(key)
+    for key in sorted(_keys_of(changed, PREFIX_LENGTH)):
+        before = read_node(key) if len(key) < PREFIX_LENGTH else None
+        if before is not None:
+            # Count the change instead of rescanning: the total of a short key is large.
+            total = before["total"] - _count(old, key) + _count(new, key)
+            matches = corpus.scan(key, SHOWN)[0] if total > LIMIT else corpus.scan(key)[0]
+            node = _node(corpus, key, matches, total)
+        else:
+            matches = corpus.scan(key)[0]
+            node = _node(corpus, key, matches)
+        if node.total == 0:
+            removed.add(key)
+        else:
+            written[key] = node
+        if len(key) == PREFIX_LENGTH:
+            removed.update(below.get(key, ()))
+            if node.total and not node.complete:
+                node.splits = _subtree(corpus, key, matches, written)
+    for key in written:
+        removed.discard(key)
+    return written, removed
+
+
+def _count(entries: list[Entry], key: str) -> int:
+    total = 0
+    for base, versions in (entry.lowered() for entry in entries):
+        if key in base:
+            total += len(versions)
+        else:
+            total += sum(1 for version in versions if key in f"{base}:{version}")
+    return total
+
+
+def encode_node(corpus: Corpus, node: Node) -> bytes:
+    """Return the JSON bytes of a node; see docs/api.md for the fields."""
+    images = []
+    for number, versions in node.matches:
+        entry = corpus.entries[number]
+        listed = list(entry.versions) if versions is None else [entry.versions[index] for index in versions]
+        images.append([entry.base, listed, entry.latest, entry.summary, entry.size, entry.buildtime])
+    document: dict = {"key": node.key, "complete": node.complete, "total": node.total, "images": images}
+    if node.splits:
+        document["splits"] = node.splits
+    return (json.dumps(document, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
 
 
 def plan_lookup(query: str, first: dict | None) -> str | None:
@@ -130,12 +361,28 @@ def plan_lookup(query: str, first: dict | None) -> str | None:
     return query[:len(longest) + 1]
 
 
-def answer(query: str, node: dict | None) -> tuple[list[dict], int, bool]:
-    """Return (results, total, truncated) for `query` from the last node read."""
+def answer(query: str, node: dict | None) -> tuple[list[list], int, bool]:
+    """Return (images, total, truncated) for `query` from the last node read.
+
+    Each image is a node entry whose version list holds only the versions
+    that match `query`.
+    """
     if node is None:
         return [], 0, False
     if not node["complete"]:
         # A truncated node is only ever the last one read when its key is the query.
-        return node["results"], node["total"], True
-    results = [record for record in node["results"] if query in record["unique_name"].lower()]
-    return results, len(results), False
+        return node["images"], node["total"], True
+    images = []
+    total = 0
+    for entry in node["images"]:
+        base = entry[0].lower()
+        versions = [version for version in entry[1] if query in f"{base}:{version.lower()}"]
+        if versions:
+            images.append([entry[0], versions, *entry[2:]])
+            total += len(versions)
+    return images, total, False
+
+
+def unique_names(images: list[list]) -> list[str]:
+    """Return the unique names `author/name:version` of answer entries, in order."""
+    return [f"{entry[0]}:{version}" for entry in images for version in entry[1]]

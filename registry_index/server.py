@@ -164,9 +164,18 @@ class Site:
         second = search.plan_lookup(lowered, first)
         if second is not None:
             node = self.read_json(search.node_path(second))
-        results, total, truncated = search.answer(lowered, node)
-        if truncated:
-            log.info("search %r matches %d versions; returning the first %d", query, total, len(results))
+        images, total, truncated = search.answer(lowered, node)
+        unique_names = search.unique_names(images)[:search.SHOWN]
+        if len(unique_names) < total:
+            log.info("search %r matches %d versions; returning the first %d", query, total, len(unique_names))
+        # A node holds what a result list shows; the full objects are the pull files.
+        results = []
+        for unique_name in unique_names:
+            author, rest = unique_name.split("/", 1)
+            name, version = rest.rsplit(":", 1)
+            record = self.read_json(pull_path(author, name, version))
+            if record is not None:
+                results.append(record)
         return results
 
     def pull(self, target: Target) -> dict:

@@ -1,32 +1,93 @@
 """Building the static site: the one writer of the build output.
 
-The build renders every file in memory-light batches into a staging folder
-beside the output folder, then swaps it in, so an interrupted build leaves
-the previous site complete. The same index always gives the same bytes.
+A full build reads the image files in search order in two worker processes,
+writes each image's files as it goes into a staging folder beside the output
+folder, then adds the files that span images (search nodes, author pages,
+the home page) and swaps the staging folder in, so an interrupted build
+leaves the previous site complete. Only a compact record of each image stays
+in memory.
+
+The build also leaves a spare copy of the site (hard links, so it costs no
+file data) and a state file. The next build compares the image files' stat
+keys with the state; when only image files changed, it brings the spare up
+to date, applies the changes to it, and exchanges it with the site in one
+rename. The old site becomes the spare. The result has the same bytes as a
+full build of the same index (tests/test_incremental.py).
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import multiprocessing
 import os
+import pickle
+import secrets
 import shutil
 import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import api
-from .errors import SiteError
-from .fileio import replace_folder
-from .index import Index
-from .pages import render_pages
+from . import api, names, pages, search
+from .errors import InvalidIndex, Problem, SiteError
+from .fileio import exchange_folders, replace_folder
+from .index import CrossCheck, FileKey, Header, Index, ImageFile, read_header, read_image
+from .model import Image, Settings
+from .progress import Progress
 
 log = logging.getLogger(__name__)
 
 # Present in every built site; the build replaces only folders that have it,
 # so `--out` pointed at a wrong folder never deletes anyone's files.
 MARKER = ".registry-index-site"
+# In the site and the spare folder: the token of the build each holds, or
+# "dirty" while a build changes the spare. The state file beside the site
+# names the token of the site it describes, so a state left from another
+# build is never trusted.
+GENERATION_FILE = ".registry-index-generation"
+STATE_FORMAT = 1
+# A file changed this close before a build started may change again within
+# the same tick of a coarse file system clock without changing its stat, so
+# the next build reads it again, as git does with "racily clean" files.
+RACY_NANOSECONDS = 2_000_000_000
+# Image files per task of a worker process.
+CHUNK = 256
+WORKERS = 2
+
+
+@dataclass(frozen=True)
+class ImageRecord:
+    """What the build remembers of one image file to rebuild without reading it again."""
+
+    key: FileKey
+    path: str  # as messages show it
+    author: str
+    name: str
+    versions: tuple[str, ...]  # every version, private ones included
+    lookup_ids: tuple[tuple[str, str], ...]  # (lookup id, "path:line") of private versions
+    files: tuple[tuple[str, str], ...]  # (lowercase release asset name, "path:line") of versions without their own URL
+    entry: search.Entry | None
+    listing: pages.Listing | None
+
+    @property
+    def identity(self) -> tuple[str, str]:
+        return names.identity(self.author), names.identity(self.name)
+
+
+@dataclass
+class State:
+    """The state file: how the site was built, to rebuild it incrementally."""
+
+    format: int
+    fingerprint: str
+    generation: str  # token of the site this state describes
+    previous: str  # token of the site before; `written` and `removed` turn that one into this one
+    started: int  # time.time_ns() when the build began
+    records: dict[str, ImageRecord]  # by image file path relative to the index, in search order
+    written: list[str]
+    removed: list[str]
 
 
 @dataclass(frozen=True)
@@ -37,23 +98,199 @@ class BuildSummary:
     bytes: int
     seconds: float
     out: Path
+    mode: str = "full"
 
     def line(self) -> str:
         return (
             f"built {self.images} images, {self.versions} versions: "
-            f"{self.files} files, {self.bytes} bytes in {self.seconds:.2f} s -> {self.out}"
+            f"{self.files} files, {self.bytes} bytes written in {self.seconds:.2f} s ({self.mode}) -> {self.out}"
         )
 
 
-def site_files(index: Index) -> Iterable[tuple[str, bytes]]:
-    """Yield (relative path, content) of every file of the site."""
-    records = api.search_records(index)
-    yield MARKER, b"registry-index site\n"
-    yield ".nojekyll", b""
-    yield "v1/index.json", api.encode(api.registry_document(index, records))
-    yield from api.image_files(index)
-    yield from api.search_files(records)
-    yield from render_pages(index, records)
+class Tree:
+    """Writes files under one folder, creating parent folders once."""
+
+    def __init__(self, root: Path, replace: bool = False):
+        self.root = root
+        self.replace = replace
+        self.made: set[str] = set()
+        self.files = 0
+        self.bytes = 0
+
+    def write(self, relative: str, content: bytes) -> None:
+        parent = os.path.dirname(relative)
+        if parent not in self.made:
+            os.makedirs(os.path.join(self.root, parent), exist_ok=True)
+            self.made.add(parent)
+        path = os.path.join(self.root, relative)
+        if self.replace:
+            # The spare shares files with the site through hard links, so a
+            # file is never written in place: a new file is renamed over it.
+            temporary = f"{path}.{os.getpid()}.tmp"
+            with open(temporary, "wb") as stream:
+                stream.write(content)
+            os.replace(temporary, path)
+        else:
+            with open(path, "xb") as stream:
+                stream.write(content)
+        self.files += 1
+        self.bytes += len(content)
+
+    def remove(self, relative: str) -> None:
+        """Remove a file and the folders it leaves empty, as a full build would not make them."""
+        try:
+            os.unlink(os.path.join(self.root, relative))
+        except FileNotFoundError:
+            return
+        parent = os.path.dirname(relative)
+        while parent:
+            try:
+                os.rmdir(os.path.join(self.root, parent))
+            except OSError:
+                break
+            self.made.discard(parent)
+            parent = os.path.dirname(parent)
+
+
+def fingerprint(header: Header) -> str:
+    """Return what, besides image files, decides every byte of the site: settings, accounts, templates and this code."""
+    digest = hashlib.sha256()
+    digest.update(repr(header.settings).encode())
+    digest.update(repr(sorted(header.accounts.items())).encode())
+    folder = Path(__file__).resolve().parent
+    for path in sorted(folder.glob("*.py")) + sorted(pages.templates_folder().rglob("*")):
+        if path.is_file():
+            digest.update(path.name.encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def _record(image_file: ImageFile, image: Image) -> ImageRecord:
+    versions = image.versions
+    duplicates = {id(version) for version in versions if image.find(version.version) is not version}
+    return ImageRecord(
+        key=image_file.key,
+        path=image.path,
+        author=image.author,
+        name=image.name,
+        versions=tuple(version.version for version in versions),
+        lookup_ids=tuple((version.protection.lookup_id, f"{image.path}:{version.line}") for version in versions if version.protection is not None),
+        files=tuple((version.file.lower(), f"{image.path}:{version.line}") for version in versions if not version.url and id(version) not in duplicates),
+        entry=api.search_entry(image),
+        listing=pages.listing(image),
+    )
+
+
+def image_outputs(env, settings: Settings, image: Image) -> list[tuple[str, bytes]]:
+    """Return (path, content) of every file of one image: its API files and its page."""
+    files = api.image_files(settings, image)
+    page = pages.render_image_page(env, settings, image)
+    if page is not None:
+        files.append((pages.image_page_path(image.author, image.name), page))
+    return files
+
+
+# The worker processes read these, set before they fork.
+_job: dict = {}
+
+
+def _render_chunk(image_files: list[ImageFile]) -> tuple[list[ImageRecord | None], list[Problem], int, int]:
+    """Read, check and write a run of image files; return their records (None for an unusable file) and problems."""
+    header: Header = _job["header"]
+    tree = Tree(_job["staging"])
+    env = _job["env"]
+    problems: list[Problem] = []
+    records: list[ImageRecord | None] = []
+    for image_file in image_files:
+        image = read_image(header.root, image_file.path, header.accounts, problems)
+        if image is None:
+            records.append(None)
+            continue
+        records.append(_record(image_file, image))
+        if not problems:
+            for relative, content in image_outputs(env, header.settings, image):
+                tree.write(relative, content)
+    return records, problems, tree.files, tree.bytes
+
+
+def _write_nodes(keys: list[str]) -> tuple[int, int]:
+    corpus: search.Corpus = _job["corpus"]
+    nodes: dict[str, search.Node] = _job["nodes"]
+    tree = Tree(_job["staging"])
+    for key in keys:
+        tree.write(search.node_path(key), search.encode_node(corpus, nodes[key]))
+    return tree.files, tree.bytes
+
+
+def _chunks(items: list, size: int) -> list[list]:
+    return [items[start:start + size] for start in range(0, len(items), size)]
+
+
+def _pool(processes: int):
+    return multiprocessing.get_context("fork").Pool(processes)
+
+
+def _cross_check(records: Iterable[ImageRecord], problems: list[Problem]) -> None:
+    """Check the rules across image files on their records, in search order, as `CrossCheck` does on images."""
+    check = CrossCheck(problems)
+    for record in records:
+        other = check.images.get(record.identity)
+        if other is not None:
+            problems.append(Problem(record.path, 0, f"image {record.author}/{record.name} collides with {other}; names ignore case and '_' versus '-'"))
+            continue
+        check.images[record.identity] = f"{record.author}/{record.name} in {record.path}"
+        for lookup_id, here in record.lookup_ids:
+            first = check.lookup_ids.setdefault(lookup_id, here)
+            if first != here:
+                problems.append(Problem(record.path, int(here.rsplit(":", 1)[1]), f"protection lookup_id is the same as at {first}; push the version again with its own code"))
+        for file, here in record.files:
+            first = check.files.setdefault(file, here)
+            if first != here:
+                problems.append(Problem(record.path, int(here.rsplit(":", 1)[1]), f"file {file!r} is also used at {first}; every version needs its own release asset name"))
+
+
+def _common_files(env, settings: Settings, accounts: dict, records: list[ImageRecord]) -> Iterator[tuple[str, bytes]]:
+    """Yield the files that span images, except search nodes: anonymous pulls, author pages, home and index.json."""
+    for name, authors in _anonymous(records).items():
+        yield api.anonymous_file(authors[0][1], [author for author, _ in authors])
+    authors = _authors(accounts, records)
+    for author, listings in authors:
+        yield pages.author_page_path(author), pages.render_author_page(env, settings, author, listings)
+    counts = _counts(records)
+    yield from pages.render_common_pages(env, settings, authors, counts["listed_images"], counts["searchable"])
+    yield "v1/index.json", api.encode(api.registry_document(settings, counts["images"], counts["versions"], counts["searchable"]))
+
+
+def _anonymous(records: Iterable[ImageRecord]) -> dict[str, list[tuple[str, str]]]:
+    """Return, by name identity, the (author, name) of every image with a public version, in search order."""
+    by_name: dict[str, list[tuple[str, str]]] = {}
+    for record in records:
+        if record.listing is not None:
+            by_name.setdefault(names.identity(record.name), []).append((record.author, record.name))
+    return dict(sorted(by_name.items()))
+
+
+def _authors(accounts: dict, records: Iterable[ImageRecord]) -> list[tuple[str, list[pages.Listing]]]:
+    """Return every author with their listed images, in identity order. Every account is an author, with or without images."""
+    by_author: dict[str, tuple[str, list[pages.Listing]]] = {}
+    for account in accounts.values():
+        by_author.setdefault(names.identity(account.username), (account.username, []))
+    for record in records:
+        if record.listing is not None:
+            by_author.setdefault(names.identity(record.author), (record.author, []))[1].append(record.listing)
+    return [by_author[key] for key in sorted(by_author)]
+
+
+def _counts(records: Iterable[ImageRecord]) -> dict[str, int]:
+    counts = {"images": 0, "versions": 0, "listed_images": 0, "searchable": 0}
+    for record in records:
+        if record.listing is not None:
+            counts["images"] += 1
+            counts["versions"] += record.listing.versions
+        if record.entry is not None:
+            counts["listed_images"] += 1
+            counts["searchable"] += len(record.entry.versions)
+    return counts
 
 
 def _check_target(out: Path) -> None:
@@ -63,6 +300,17 @@ def _check_target(out: Path) -> None:
         raise SiteError(f"{out} exists and is not a folder; choose another --out")
     if any(out.iterdir()) and not (out / MARKER).is_file():
         raise SiteError(f"{out} is not empty and was not built by registry-index (no {MARKER} file); choose an empty or new --out folder")
+
+
+def _check_out(root: Path, out: Path) -> None:
+    resolved_out = Path(os.path.realpath(out))
+    resolved_index = Path(os.path.realpath(root))
+    if resolved_index == resolved_out or resolved_out in resolved_index.parents:
+        raise SiteError(f"--out {out} contains the index folder {root}; the build replaces --out as a whole, so choose a folder outside the index")
+
+
+def _spare(out: Path) -> Path:
+    return out.with_name(f".{out.name}.spare")
 
 
 def _remove_stale_staging(out: Path) -> None:
@@ -79,44 +327,316 @@ def write_site(files: Iterable[tuple[str, bytes]], out: Path) -> tuple[int, int]
     out.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale_staging(out)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.staging-", dir=out.parent))
-    count = 0
-    total = 0
-    made: set[str] = set()
     try:
+        tree = Tree(staging)
         for relative, content in files:
-            path = staging / relative
-            parent = os.path.dirname(relative)
-            if parent not in made:
-                os.makedirs(staging / parent, exist_ok=True)
-                made.add(parent)
-            with open(path, "xb") as stream:
-                stream.write(content)
-            count += 1
-            total += len(content)
+            tree.write(relative, content)
         os.chmod(staging, 0o755)
         replace_folder(staging, out)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    return count, total
+    return tree.files, tree.bytes
 
 
-def build_site(index: Index, out: Path | str) -> BuildSummary:
-    """Render the whole site of `index` into `out`."""
+def build_site(source: Index | Path | str, out: Path | str, incremental: bool = True, progress: Progress | None = None) -> BuildSummary:
+    """Render the site of the index `source` (a folder, or an index already loaded) into `out`.
+
+    With `incremental`, a site that this build wrote before is updated in
+    place of a full build when only image files changed.
+    """
     started = time.monotonic()
-    out = Path(out)
-    resolved_out = Path(os.path.realpath(out))
-    resolved_index = Path(os.path.realpath(index.root))
-    if resolved_index == resolved_out or resolved_out in resolved_index.parents:
-        raise SiteError(f"--out {out} contains the index folder {index.root}; the build replaces --out as a whole, so choose a folder outside the index")
-    files, size = write_site(site_files(index), out)
-    summary = BuildSummary(
-        images=len(index.images),
-        versions=sum(len(image.versions) for image in index.images.values()),
-        files=files,
-        bytes=size,
-        seconds=time.monotonic() - started,
-        out=out,
-    )
+    wall_clock = time.time_ns()
+    progress = progress or Progress(enabled=False)
+    out = Path(os.path.abspath(out))
+    if isinstance(source, Index):
+        header = Header(source.root, source.settings, source.accounts, [], [])
+        loaded = source
+    else:
+        progress.stage("listing the index")
+        header = read_header(source)
+        loaded = None
+    _check_out(header.root, out)
+    _check_target(out)
+    if header.settings is None or (header.problems and loaded is None):
+        raise InvalidIndex(header.problems)
+    if incremental and loaded is None:
+        summary = _incremental(header, out, started, wall_clock, progress)
+        if summary is not None:
+            progress.done()
+            return summary
+    summary = _full(header, loaded, out, started, wall_clock, progress)
+    progress.done()
     log.debug("%s", summary.line())
     return summary
+
+
+def _full(header: Header, loaded: Index | None, out: Path, started: float, wall_clock: int, progress: Progress) -> BuildSummary:
+    token = secrets.token_hex(8)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_staging(out)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.staging-", dir=out.parent))
+    try:
+        files, size, records = _render_all(header, loaded, staging, progress)
+        tree = Tree(staging)
+        if loaded is None:
+            tree.write(GENERATION_FILE, f"{token}\n".encode())
+        os.chmod(staging, 0o755)
+        spare = _spare(out)
+        shutil.rmtree(spare, ignore_errors=True)
+        if loaded is None:
+            progress.stage("linking the spare copy")
+            _link_tree(staging, spare)
+        replace_folder(staging, out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    if loaded is None:
+        _save_state(out, State(STATE_FORMAT, fingerprint(header), token, "", wall_clock, records, [], []))
+    counts = _counts(records.values())
+    return BuildSummary(counts["images"], counts["versions"], files + tree.files, size + tree.bytes, time.monotonic() - started, out)
+
+
+def _render_all(header: Header, loaded: Index | None, staging: Path, progress: Progress) -> tuple[int, int, dict[str, ImageRecord]]:
+    """Write every file of the site into `staging`; return (files, bytes, records); raise InvalidIndex on any problem."""
+    env = pages.environment()
+    settings = header.settings
+    problems = list(header.problems)
+    records: dict[str, ImageRecord] = {}
+    files = size = 0
+    tree = Tree(staging)
+    tree.write(MARKER, b"registry-index site\n")
+    tree.write(".nojekyll", b"")
+    if loaded is not None:
+        for image in loaded.sorted_images():
+            relative = os.path.relpath(image.path, loaded.root.name) if image.path else f"{image.author}/{image.name}"
+            records[relative] = _record(ImageFile(relative, Path(relative), (0, 0, 0, 0)), image)
+            for path, content in image_outputs(env, settings, image):
+                tree.write(path, content)
+    else:
+        progress.stage("rendering images", total=len(header.image_files))
+        _job.update(header=header, staging=staging, env=env)
+        chunks = _chunks(header.image_files, CHUNK)
+        with _pool(WORKERS) as pool:
+            for chunk, (chunk_records, chunk_problems, chunk_files, chunk_bytes) in zip(chunks, pool.imap(_render_chunk, chunks)):
+                problems.extend(chunk_problems)
+                files += chunk_files
+                size += chunk_bytes
+                for image_file, record in zip(chunk, chunk_records):
+                    if record is not None:
+                        records[image_file.relative] = record
+                progress.advance(len(chunk))
+        _cross_check(records.values(), problems)
+        if problems:
+            raise InvalidIndex(problems)
+    for path, content in _common_files(env, settings, header.accounts, list(records.values())):
+        tree.write(path, content)
+    progress.stage("computing search")
+    corpus = search.Corpus([record.entry for record in records.values() if record.entry is not None])
+    nodes = search.build_nodes(corpus)
+    progress.stage("writing search", total=len(nodes))
+    _job.update(corpus=corpus, nodes=nodes, staging=staging)
+    keys = sorted(nodes)
+    if len(keys) < CHUNK:
+        node_files, node_bytes = _write_nodes(keys)
+    else:
+        node_files = node_bytes = 0
+        with _pool(WORKERS) as pool:
+            for chunk_files, chunk_bytes in pool.imap_unordered(_write_nodes, _chunks(keys, CHUNK * 4)):
+                node_files += chunk_files
+                node_bytes += chunk_bytes
+                progress.advance(chunk_files)
+    _job.clear()
+    return files + tree.files + node_files, size + tree.bytes + node_bytes, records
+
+
+def _link_tree(source: Path, target: Path) -> None:
+    """Make `target` a copy of the folder `source` whose files are hard links."""
+    for folder, subfolders, files in os.walk(source):
+        relative = os.path.relpath(folder, source)
+        destination = os.path.normpath(os.path.join(target, relative))
+        os.makedirs(destination, exist_ok=True)
+        for file in files:
+            os.link(os.path.join(folder, file), os.path.join(destination, file))
+
+
+def state_path(out: Path) -> Path:
+    """Return where the state of the site at `out` is kept: beside it, so it is never published."""
+    return out.with_name(f".{out.name}.state")
+
+
+def _generation(folder: Path) -> str | None:
+    try:
+        return (folder / GENERATION_FILE).read_text().strip()
+    except OSError:
+        return None
+
+
+def _save_state(out: Path, state: State) -> None:
+    path = state_path(out)
+    temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    with open(temporary, "wb") as stream:
+        pickle.dump(state, stream, protocol=pickle.HIGHEST_PROTOCOL)
+    os.replace(temporary, path)
+
+
+def _load_state(out: Path) -> State | None:
+    """Return the state of the site at `out`, or None when there is none that describes it."""
+    try:
+        with open(state_path(out), "rb") as stream:
+            state = pickle.load(stream)
+    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, TypeError, ValueError, ImportError):
+        return None
+    if not isinstance(state, State) or state.format != STATE_FORMAT or state.generation != _generation(out):
+        return None
+    return state
+
+
+def _spare_ready(out: Path, state: State) -> Path | None:
+    """Bring the spare folder to the site's generation, or return None when it cannot be."""
+    spare = _spare(out)
+    generation = _generation(spare)
+    if generation == state.generation:
+        return spare
+    if not state.previous or generation != state.previous:
+        return None
+    tree = Tree(spare, replace=True)
+    tree.write(GENERATION_FILE, b"dirty\n")
+    for relative in state.removed:
+        tree.remove(relative)
+    for relative in state.written:
+        destination = spare / relative
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        temporary = f"{destination}.{os.getpid()}.tmp"
+        os.link(out / relative, temporary)
+        os.replace(temporary, destination)
+    tree.write(GENERATION_FILE, f"{state.generation}\n".encode())
+    return spare
+
+
+def _incremental(header: Header, out: Path, started: float, wall_clock: int, progress: Progress) -> BuildSummary | None:
+    """Update the site at `out` for the image files that changed; return None when a full build is needed."""
+    if not (out / MARKER).is_file():
+        return None
+    state = _load_state(out)
+    if state is None or state.fingerprint != fingerprint(header):
+        return None
+    listed = {image_file.relative: image_file for image_file in header.image_files}
+    racy = state.started - RACY_NANOSECONDS
+    changed = []
+    for image_file in header.image_files:
+        record = state.records.get(image_file.relative)
+        if record is None or record.key != image_file.key or image_file.key[0] >= racy:
+            changed.append(image_file)
+    gone = [relative for relative in state.records if relative not in listed]
+    if not changed and not gone:
+        counts = _counts(state.records.values())
+        return BuildSummary(counts["images"], counts["versions"], 0, 0, time.monotonic() - started, out, "nothing changed")
+    spare = _spare_ready(out, state)
+    if spare is None:
+        return None
+    progress.stage("updating", total=len(changed) + len(gone))
+    env = pages.environment()
+    settings = header.settings
+    problems: list[Problem] = []
+    new_images: dict[str, Image] = {}
+    for image_file in changed:
+        image = read_image(header.root, image_file.path, header.accounts, problems)
+        if image is not None:
+            new_images[image_file.relative] = image
+    records = {}
+    changed_files = {image_file.relative for image_file in changed}
+    for image_file in header.image_files:
+        relative = image_file.relative
+        if relative in new_images:
+            records[relative] = _record(image_file, new_images[relative])
+        elif relative in state.records and relative not in changed_files:
+            records[relative] = state.records[relative]
+    _cross_check(records.values(), problems)
+    if problems:
+        raise InvalidIndex(problems)
+
+    old_records = [state.records[relative] for relative in gone] + [state.records[f.relative] for f in changed if f.relative in state.records]
+    old_images = [_old_image(record) for record in old_records]
+    tree = Tree(spare, replace=True)
+    tree.write(GENERATION_FILE, b"dirty\n")
+    written: dict[str, bytes] = {}
+    for image in new_images.values():
+        for path, content in image_outputs(env, settings, image):
+            written[path] = content
+    stale = set()
+    for record, paths in zip(old_records, old_images):
+        stale.update(paths)
+    # Files that span images: rewrite those of the names and authors touched.
+    all_records = list(records.values())
+    touched_names = {names.identity(record.name) for record in old_records} | {names.identity(image.name) for image in new_images.values()}
+    touched_authors = {names.identity(record.author) for record in old_records} | {names.identity(image.author) for image in new_images.values()}
+    anonymous = _anonymous(all_records)
+    for name in touched_names:
+        path = api.anonymous_path(name)
+        if name in anonymous:
+            written[path] = api.anonymous_file(anonymous[name][0][1], [author for author, _ in anonymous[name]])[1]
+        else:
+            stale.add(path)
+    authors = _authors(header.accounts, all_records)
+    for author, listings in authors:
+        if names.identity(author) in touched_authors:
+            written[pages.author_page_path(author)] = pages.render_author_page(env, settings, author, listings)
+    counts = _counts(all_records)
+    for path, content in pages.render_common_pages(env, settings, authors, counts["listed_images"], counts["searchable"]):
+        written[path] = content
+    written["v1/index.json"] = api.encode(api.registry_document(settings, counts["images"], counts["versions"], counts["searchable"]))
+
+    corpus = search.Corpus([record.entry for record in all_records if record.entry is not None])
+    old_entries = [record.entry for record in old_records if record.entry is not None]
+    new_entries = [records[relative].entry for relative in new_images if records[relative].entry is not None]
+    existing = [search.file_key(name[:-5]) for name in os.listdir(out / search.SEARCH_FOLDER)] if (out / search.SEARCH_FOLDER).is_dir() else []
+    node_changes, node_removals = search.update_nodes(corpus, old_entries, new_entries, lambda key: _read_node(out, key), existing)
+    for key, node in node_changes.items():
+        written[search.node_path(key)] = search.encode_node(corpus, node)
+    stale.update(search.node_path(key) for key in node_removals)
+
+    removed = sorted(relative for relative in stale - set(written) if (out / relative).exists())
+    for relative in removed:
+        tree.remove(relative)
+    changed_paths = [relative for relative in sorted(written) if not _same(out / relative, written[relative])]
+    for relative in changed_paths:
+        tree.write(relative, written[relative])
+    token = secrets.token_hex(8)
+    tree.write(GENERATION_FILE, f"{token}\n".encode())
+    if not exchange_folders(spare, out):
+        log.info("this system cannot exchange two folders in one step; building in full")
+        return None
+    _save_state(out, State(STATE_FORMAT, state.fingerprint, token, state.generation, wall_clock, records, changed_paths + [GENERATION_FILE], removed))
+    progress.advance(len(changed) + len(gone))
+    counts = _counts(records.values())
+    return BuildSummary(counts["images"], counts["versions"], tree.files, tree.bytes, time.monotonic() - started, out, "incremental")
+
+
+def _old_image(record: ImageRecord) -> list[str]:
+    """Return the paths of the API files and page that an image's record says the site holds for it."""
+    paths = [api.pull_path(record.author, record.name, version) for version in record.versions]
+    paths += [api.private_path(lookup_id) for lookup_id, _ in record.lookup_ids]
+    paths.append(api.pull_path(record.author, record.name, names.LATEST))
+    paths.append(api.image_document_path(record.author, record.name))
+    paths.append(pages.image_page_path(record.author, record.name))
+    paths.append(pages.author_page_path(record.author))
+    return paths
+
+
+def _read_node(out: Path, key: str) -> dict | None:
+    import json
+
+    try:
+        return json.loads((out / search.node_path(key)).read_bytes())
+    except FileNotFoundError:
+        return None
+
+
+def _same(path: Path, content: bytes) -> bool:
+    try:
+        if path.stat().st_size != len(content):
+            return False
+        return path.read_bytes() == content
+    except OSError:
+        return False

@@ -42,22 +42,30 @@ def test_sample_site_layout(sample_index, tmp_path):
     assert read(site, "v1/pull/anonymous/redis.json") == {"name": "redis", "authors": ["cycore"]}
     assert read(site, "v1/search/red.json") == {
         "key": "red", "complete": True, "total": 1,
-        "results": [{k: pull[k] for k in ["name", "version", "unique_name", "author", "pusher", "size", "buildtime", "url", "summary"]}],
+        "images": [["cycore/redis", ["3.0.4"], "3.0.4", "", "1367041", "2026-12-04 19:17:10"]],
     }
-    assert read(site, "v1/index.json")["search"] == {"prefix_length": 3, "limit": 100, "max_key_length": 48, "searchable": 2}
+    assert read(site, "v1/images/cycore/redis.json") == {"author": "cycore", "name": "redis", "latest": "3.0.4", "versions": ["3.0.4"]}
+    assert read(site, "v1/index.json") == {
+        "api": "v1", "title": "kindo sample registry", "images": 2, "versions": 2,
+        "search": {"prefix_length": 3, "limit": 1000, "shown": 100, "max_key_length": 48, "searchable": 2},
+    }
 
 
-def test_every_search_and_pull_object_has_api_fields(sample_index, tmp_path):
+def test_every_pull_object_has_api_fields_and_every_node_entry_its_shape(sample_index, tmp_path):
     site = tmp_path / "site"
     build_site(load_index(sample_index), site)
     required = {"name", "version", "url", "author", "size", "buildtime", "pusher", "unique_name"}
     objects = [read(site, str(p.relative_to(site))) for p in (site / "v1/pull/cycore").rglob("*.json")]
-    for node in (site / "v1/search").glob("*.json"):
-        objects += read(site, str(node.relative_to(site)))["results"]
-    assert len(objects) > 10
+    assert len(objects) == 4
     for document in objects:
         assert required <= set(document)
         assert all(isinstance(document[key], str) for key in required)
+    entries = [entry for node in (site / "v1/search").glob("*.json") for entry in read(site, str(node.relative_to(site)))["images"]]
+    assert len(entries) > 10
+    for base, versions, *shown in entries:
+        assert base in ("cycore/redis", "cycore/tengine")
+        assert versions in (["3.0.4"], ["2.1.1"])
+        assert len(shown) == 4 and all(isinstance(value, str) for value in shown)
 
 
 def test_build_is_byte_identical(sample_index, tmp_path):
@@ -75,7 +83,7 @@ def test_latest_is_highest_numeric_version(index_dir, tmp_path):
     build_site(load_index(index_dir), tmp_path / "site")
     assert read(tmp_path / "site", "v1/pull/cycore/demo/latest.json")["version"] == "3.0.10"
     assert read(tmp_path / "site", "v1/images/cycore/demo.json")["latest"] == "3.0.10"
-    assert [v["version"] for v in read(tmp_path / "site", "v1/images/cycore/demo.json")["versions"]] == ["3.0.10", "3.0.9", "3.0.2"]
+    assert read(tmp_path / "site", "v1/images/cycore/demo.json")["versions"] == ["3.0.10", "3.0.9", "3.0.2"]
 
 
 def test_explicit_latest_version_wins(index_dir, tmp_path):
@@ -97,7 +105,8 @@ def test_yanked_version_left_out_of_latest_and_search(index_dir, tmp_path):
     build_site(load_index(index_dir), site)
     assert read(site, "v1/pull/cycore/demo/latest.json")["version"] == "1.0"
     assert read(site, "v1/pull/cycore/demo/2.0.json")["yanked"] == "broken build"
-    assert [r["version"] for r in read(site, "v1/search/dem.json")["results"]] == ["1.0"]
+    assert read(site, "v1/search/dem.json")["images"] == [["cycore/demo", ["1.0"], "1.0", "a demo image", "401", "2026-12-04 19:17:10"]]
+    assert read(site, "v1/images/cycore/demo.json") == {"author": "cycore", "name": "demo", "latest": "1.0", "versions": ["2.0", "1.0"], "yanked": {"2.0": "broken build"}}
 
 
 def test_paths_use_identity_spelling(index_dir, tmp_path):

@@ -1,71 +1,136 @@
-"""The static search layout returns exactly the substring matches, in at most two reads."""
+"""The static search layout returns exactly the substring matches in at most two reads, and updates as a full build would."""
 
+import json
 import random
 
 import pytest
 
 from registry_index import search
+from registry_index.search import Corpus, Entry
+
+WORDS = ["ab", "ba", "a-b", "b_a", "abc", "x1", "1.0", "aa", "redis", "lib"]
+VERSIONS = ["1.0", "1.0.1", "a1", "b", "10", "ab", "0.1-rc1", "2.0-beta"]
 
 
-def lookup(nodes: dict, query: str) -> tuple[list[int], int, bool, int]:
-    """Look up `query` in built nodes as a static client does; return (members, total, truncated, reads)."""
+def random_entries(rng: random.Random, count: int) -> list[Entry]:
+    """Return up to `count` entries in search order, built from a few shared words so that keys repeat."""
+    by_base = {}
+    for _ in range(count):
+        base = rng.choice(["ab", "Ba", "a1", "lib"]) + "/" + "".join(rng.choice(WORDS) for _ in range(rng.randint(1, 3)))
+        versions = sorted({rng.choice(VERSIONS) for _ in range(rng.randint(1, 4))}, reverse=True)
+        by_base[base.lower()] = Entry(base, tuple(versions), versions[0], "summary", "1024", "2026-12-04 19:17:10")
+    return [by_base[key] for key in sorted(by_base)]
+
+
+def site_of(corpus: Corpus) -> dict[str, dict]:
+    """Return the nodes of a full build as a client reads them: parsed JSON by key."""
+    return {key: json.loads(search.encode_node(corpus, node)) for key, node in search.build_nodes(corpus).items()}
+
+
+def lookup(site: dict[str, dict], query: str) -> tuple[list[str], int, bool, int]:
+    """Look up `query` as a static client does; return (unique names, total, truncated, reads)."""
     lowered = search.normalize_query(query)
     if lowered is None:
         return [], 0, False, 0
-
-    def read(key):
-        node = nodes.get(key)
-        if node is None:
-            return None
-        return {"key": node.key, "complete": node.complete, "total": node.total, "splits": node.splits,
-                "results": [{"unique_name": names[m], "n": m} for m in node.members]}
-
-    names = lookup.names
-    first = read(lowered[:search.PREFIX_LENGTH])
-    reads = 1
-    node = first
+    first = site.get(lowered[:search.PREFIX_LENGTH])
     second = search.plan_lookup(lowered, first)
-    if second is not None:
-        node = read(second)
-        reads += 1
-    results, total, truncated = search.answer(lowered, node)
-    return [r["n"] for r in results], total, truncated, reads
+    node = first if second is None else site.get(second)
+    images, total, truncated = search.answer(lowered, node)
+    return search.unique_names(images), total, truncated, 1 if second is None else 2
 
 
-def synthetic_names(count: int, seed: int) -> list[str]:
+def substring_match(entries: list[Entry], query: str) -> list[str]:
+    return [f"{entry.base}:{version}" for entry in entries for version in entry.versions if query.lower() in f"{entry.base}:{version}".lower()]
+
+
+def all_queries(entries: list[Entry]) -> set[str]:
+    names = substring_match(entries, "")
+    queries = {"", "a", "zz", ":", "/a", "A-B", "réd", "a b", "lib/redis:1.0"}
+    return queries | {name.lower()[start:start + length] for name in names for start in range(len(name)) for length in (1, 2, 3, 4, 5, 7, 12)}
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_search_equals_substring_match(monkeypatch, seed):
     rng = random.Random(seed)
-    words = ["redis", "nginx", "tengine", "mysql", "lib", "lib-redis", "app", "go", "py"]
-    authors = ["cycore", "alice", "bob9", "zed"]
-    out = set()
-    while len(out) < count:
-        name = rng.choice(words) + rng.choice(["", "-", "_"]) + rng.choice(words + [str(rng.randint(0, 99))])
-        version = f"{rng.randint(0, 3)}.{rng.randint(0, 12)}.{rng.randint(0, 30)}"
-        out.add(f"{rng.choice(authors)}/{name}:{version}")
-    return sorted(out)
-
-
-@pytest.mark.parametrize("limit", [5, 40])
-def test_search_equals_substring_match(monkeypatch, limit):
+    limit = rng.choice([1, 2, 3, 5, 8, 100])
+    shown = rng.choice([1, max(1, limit // 2), limit])
     monkeypatch.setattr(search, "LIMIT", limit)
-    names = synthetic_names(600, seed=7)
-    lookup.names = names
-    nodes = search.build_nodes(names)
-    queries = {"", "r", "re", "red", "redi", "redis", "lib-redis", "/lib", ":1.", "1.1", "1.10", "cycore/redis",
-               "_", "zzz", "REDIS", "bob9/app", "s:3.1", "é", "a b"}
-    queries |= {name[start:start + length] for name in names[::37] for start in (0, 3, 8) for length in (2, 4, 7, 12)}
-    for query in sorted(queries):
-        expected = [number for number, name in enumerate(names) if query.lower() in name]
-        members, total, truncated, reads = lookup(nodes, query)
+    monkeypatch.setattr(search, "SHOWN", shown)
+    entries = random_entries(rng, rng.randint(1, 30))
+    site = site_of(Corpus(entries))
+    for query in sorted(all_queries(entries)):
+        expected = substring_match(entries, query) if search.normalize_query(query) is not None else []
+        found, total, truncated, reads = lookup(site, query)
         assert reads <= 2, query
         assert total == len(expected), query
         if truncated:
-            assert members == expected[:limit], query
+            assert len(expected) > limit
+            assert found == expected[:shown], query
         else:
-            assert members == expected, query
+            assert found == expected, query
 
 
-def test_key_file_escapes():
-    assert [search.key_file(key) for key in ["", "red", "a_b", "a/b:1.0", "x-y"]] == ["_all", "red", "a_5fb", "a_2fb_3a1_2e0", "x-y"]
+@pytest.mark.parametrize("seed", range(40))
+def test_update_equals_full_build(monkeypatch, seed):
+    rng = random.Random(1000 + seed)
+    monkeypatch.setattr(search, "LIMIT", rng.choice([1, 2, 3, 5, 8, 100]))
+    monkeypatch.setattr(search, "SHOWN", rng.choice([1, search.LIMIT]))
+    entries = random_entries(rng, rng.randint(0, 30))
+    before = site_of(Corpus(entries))
+    after_entries = list(entries)
+    old, new = [], []
+    for _ in range(rng.randint(1, 3)):
+        if after_entries and rng.random() < 0.5:
+            old.append(after_entries.pop(rng.randrange(len(after_entries))))
+    for entry in random_entries(rng, rng.randint(0, 2)):
+        if all(other.base.lower() != entry.base.lower() for other in after_entries):
+            after_entries.append(entry)
+            new.append(entry)
+    after_entries.sort(key=lambda entry: entry.base.lower())
+    corpus = Corpus(after_entries)
+    written, removed = search.update_nodes(corpus, old, new, before.get, list(before))
+    updated = {key: node for key, node in before.items() if key not in removed}
+    updated.update({key: json.loads(search.encode_node(corpus, node)) for key, node in written.items()})
+    assert updated == site_of(corpus)
+
+
+def test_node_format():
+    entries = [
+        Entry("cycore/redis", ("3.0.4", "3.0.3"), "3.0.4", "in-memory store", "1367041", "2026-12-04 19:17:10"),
+        Entry("cycore/Tengine", ("2.1.1",), "2.1.1", "", "2048", "2025-01-01 00:00:00"),
+    ]
+    site = site_of(Corpus(entries))
+    assert site["3.0"] == {
+        "key": "3.0", "complete": True, "total": 2,
+        "images": [["cycore/redis", ["3.0.4", "3.0.3"], "3.0.4", "in-memory store", "1367041", "2026-12-04 19:17:10"]],
+    }
+    assert site["e:2"] == {"key": "e:2", "complete": True, "total": 1, "images": [["cycore/Tengine", ["2.1.1"], "2.1.1", "", "2048", "2025-01-01 00:00:00"]]}
+    assert site[""]["total"] == 3
+    assert lookup(site, "redis:3.0.3") == (["cycore/redis:3.0.3"], 1, False, 1)
+
+
+def test_truncated_node_lists_the_first_shown(monkeypatch):
+    monkeypatch.setattr(search, "LIMIT", 2)
+    monkeypatch.setattr(search, "SHOWN", 1)
+    entries = [Entry(f"a/n{number}", ("1.0", "0.9"), "1.0", "", "1", "2026-12-04 19:17:10") for number in range(3)]
+    entries.append(Entry("a/n1x", ("1.0",), "1.0", "", "1", "2026-12-04 19:17:10"))
+    site = site_of(Corpus(entries))
+    assert site["a/n"] == {
+        "key": "a/n", "complete": False, "total": 7,
+        "images": [["a/n0", ["1.0"], "1.0", "", "1", "2026-12-04 19:17:10"]],
+        "splits": ["a/n1"],
+    }
+    assert site["a/n1"] == {"key": "a/n1", "complete": False, "total": 3, "images": [["a/n1", ["1.0"], "1.0", "", "1", "2026-12-04 19:17:10"]]}
+    assert lookup(site, "a/n") == (["a/n0:1.0"], 7, True, 1)
+    assert lookup(site, "a/n1") == (["a/n1:1.0"], 3, True, 2)
+    assert lookup(site, "a/n1:") == (["a/n1:1.0", "a/n1:0.9"], 2, False, 2)
+    assert lookup(site, "a/n2") == (["a/n2:1.0", "a/n2:0.9"], 2, False, 2)
+
+
+def test_key_file_escapes_and_back():
+    keys = ["", "red", "a_b", "a/b:1.0", "x-y", "_", "__"]
+    assert [search.key_file(key) for key in keys] == ["_all", "red", "a_5fb", "a_2fb_3a1_2e0", "x-y", "_5f", "_5f_5f"]
+    assert [search.file_key(search.key_file(key)) for key in keys] == keys
 
 
 def test_query_with_foreign_character_needs_no_read():

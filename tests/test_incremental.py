@@ -1,0 +1,174 @@
+"""Incremental builds give the same bytes as a full build, and keep the old site whole when interrupted."""
+
+import os
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from registry_index import site as site_module
+from registry_index.index import load_index
+from registry_index.model import Version
+from registry_index.site import GENERATION_FILE, build_site, state_path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+from synthetic_registry import write_image, write_registry  # noqa: E402
+
+# Files that record how a site was built rather than what it serves.
+BOOKKEEPING = {GENERATION_FILE}
+
+
+def tree(root: Path) -> dict[str, bytes]:
+    return {
+        str(path.relative_to(root)): path.read_bytes()
+        for path in root.rglob("*")
+        if path.is_file() and path.name not in BOOKKEEPING
+    }
+
+
+def folders(root: Path) -> set[str]:
+    return {str(path.relative_to(root)) for path in root.rglob("*") if path.is_dir()}
+
+
+def age(index: Path) -> None:
+    """Date every index file a minute back, as files are between two builds that are not seconds apart."""
+    past = time.time() - 60
+    for path in index.rglob("*"):
+        os.utime(path, (past, past))
+
+
+def assert_same_as_full(index: Path, out: Path, scratch: Path) -> None:
+    full = scratch / "full"
+    build_site(index, full, incremental=False)
+    loaded = scratch / "loaded"
+    build_site(load_index(index), loaded)
+    assert tree(out) == tree(full)
+    assert folders(out) == folders(full)
+    assert tree(loaded) == tree(full)
+
+
+@pytest.fixture
+def registry(tmp_path):
+    registry = write_registry(tmp_path / "index", images=60, versions=3, seed=5)
+    age(registry.root)
+    return registry
+
+
+def new_version(image, version: str) -> Version:
+    base = image.versions[-1]
+    return Version(**{**base.__dict__, "version": version, "file": f"{image.author}-{image.name}-{version}.ki".lower(), "line": 0})
+
+
+def test_changes_build_same_bytes_as_full(registry, tmp_path):
+    index, out = registry.root, tmp_path / "site"
+    images = registry.images
+    assert build_site(index, out).mode == "full"
+    assert_same_as_full(index, out, tmp_path / "0")
+
+    steps = []
+    images[7].versions.append(new_version(images[7], "9.9.9"))
+    steps.append(lambda: write_image(index, images[7]))
+    images[3].versions[0] = Version(**{**images[3].versions[0].__dict__, "yanked": "broken", "line": 0})
+    steps.append(lambda: write_image(index, images[3]))
+    steps.append(lambda: (index / "images" / images[11].author.lower() / f"{images[11].name.lower()}.yaml").unlink())
+    images[20].versions.append(new_version(images[20], "10.0.0"))
+    steps.append(lambda: write_image(index, images[20]))
+    # Back to an earlier content, which the spare folder held two builds ago.
+    steps.append(lambda: (images[20].versions.pop(), write_image(index, images[20])))
+    # Every version yanked: the image leaves search, the pages and the anonymous file.
+    images[30].versions[:] = [Version(**{**version.__dict__, "yanked": "gone", "line": 0}) for version in images[30].versions]
+    steps.append(lambda: write_image(index, images[30]))
+    for number, step in enumerate(steps, start=1):
+        step()
+        age(index)
+        summary = build_site(index, out)
+        assert summary.mode == "incremental"
+        assert 0 < summary.files < 200
+        assert_same_as_full(index, out, tmp_path / str(number))
+
+
+def test_unchanged_index_writes_nothing(registry, tmp_path):
+    out = tmp_path / "site"
+    build_site(registry.root, out)
+    before = {path: path.stat().st_ino for path in out.rglob("*")}
+    summary = build_site(registry.root, out)
+    assert (summary.mode, summary.files, summary.bytes) == ("nothing changed", 0, 0)
+    assert {path: path.stat().st_ino for path in out.rglob("*")} == before
+
+
+def test_recent_files_are_read_again(registry, tmp_path):
+    index, out = registry.root, tmp_path / "site"
+    build_site(index, out)
+    image = registry.images[9]
+    image.versions.append(new_version(image, "9.9.9"))
+    write_image(index, image)  # not aged: a second write in the same clock tick would keep its stat
+    build_site(index, out)
+    image.versions[-1] = Version(**{**image.versions[-1].__dict__, "summary": "changed", "line": 0})
+    write_image(index, image)
+    build_site(index, out)
+    assert_same_as_full(index, out, tmp_path)
+
+
+def test_interrupted_build_keeps_old_site(registry, tmp_path, monkeypatch):
+    index, out = registry.root, tmp_path / "site"
+    build_site(index, out)
+    registry.images[1].versions.append(new_version(registry.images[1], "9.9.9"))
+    write_image(index, registry.images[1])
+    age(index)
+    build_site(index, out)
+    before = tree(out)
+    registry.images[2].versions.append(new_version(registry.images[2], "9.9.9"))
+    write_image(index, registry.images[2])
+    age(index)
+
+    writes = 0
+    original = site_module.Tree.write
+
+    def failing_write(self, relative, content):
+        nonlocal writes
+        writes += 1
+        if writes == 6:  # after the spare caught up and began to change
+            raise OSError(28, "No space left on device")
+        original(self, relative, content)
+
+    monkeypatch.setattr(site_module.Tree, "write", failing_write)
+    with pytest.raises(OSError):
+        build_site(index, out)
+    assert tree(out) == before
+    monkeypatch.setattr(site_module.Tree, "write", original)
+    assert build_site(index, out).mode == "full"  # the spare was left half changed
+    assert_same_as_full(index, out, tmp_path)
+
+
+def test_damaged_state_builds_in_full(registry, tmp_path):
+    index, out = registry.root, tmp_path / "site"
+    build_site(index, out)
+    state_path(out).write_bytes(b"not a state")
+    registry.images[4].versions.append(new_version(registry.images[4], "9.9.9"))
+    write_image(index, registry.images[4])
+    age(index)
+    assert build_site(index, out).mode == "full"
+    assert_same_as_full(index, out, tmp_path)
+
+
+def test_settings_change_builds_in_full(registry, tmp_path):
+    index, out = registry.root, tmp_path / "site"
+    build_site(index, out)
+    settings = index / "registry.yaml"
+    settings.write_text(settings.read_text().replace("Synthetic registry", "Renamed registry"))
+    assert build_site(index, out).mode == "full"
+    assert "Renamed registry" in (out / "index.html").read_text()
+
+
+def test_builds_without_folder_exchange(registry, tmp_path, monkeypatch):
+    monkeypatch.setattr(site_module, "exchange_folders", lambda first, second: False)
+    index, out = registry.root, tmp_path / "site"
+    build_site(index, out)
+    for number in (1, 2):
+        image = registry.images[number]
+        image.versions.append(new_version(image, "9.9.9"))
+        write_image(index, image)
+        age(index)
+        assert build_site(index, out).mode == "full"
+        assert_same_as_full(index, out, tmp_path / str(number))
