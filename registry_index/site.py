@@ -314,10 +314,12 @@ def _spare(out: Path) -> Path:
 
 
 def _remove_stale_staging(out: Path) -> None:
-    """Remove staging folders that an interrupted build left beside `out`."""
+    """Remove staging folders and unfinished state files that an interrupted build left beside `out`."""
     for entry in out.parent.glob(f".{out.name}.staging-*"):
         log.debug("removing %s left by an interrupted build", entry)
         shutil.rmtree(entry, ignore_errors=True)
+    for entry in out.parent.glob(f".{out.name}.state.*.tmp"):
+        entry.unlink(missing_ok=True)
 
 
 def write_site(files: Iterable[tuple[str, bytes]], out: Path) -> tuple[int, int]:
@@ -358,6 +360,8 @@ def build_site(source: Index | Path | str, out: Path | str, incremental: bool = 
         loaded = None
     _check_out(header.root, out)
     _check_target(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_staging(out)
     if header.settings is None or (header.problems and loaded is None):
         raise InvalidIndex(header.problems)
     if incremental and loaded is None:
