@@ -16,14 +16,15 @@ import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
+from html import escape
 from pathlib import Path
 from urllib.parse import quote
 
 import jinja2
 from markupsafe import Markup
 
-from . import api, names, search
+from . import names, search
 from .errors import SiteError
 from .index import Index
 from .model import Image, Settings, Version, url_problem
@@ -61,18 +62,26 @@ def load_messages() -> dict[str, dict[str, str]]:
 def message(language: str, key: str, **values: object) -> str:
     """Return the UI text `key` in `language` with its `{name}` placeholders filled in."""
     text = load_messages()[language][key]
+    if not values:
+        return text
     return _PLACEHOLDER.sub(lambda match: str(values[match.group(1)]), text)
 
 
 def translated(key: str, **values: object) -> Markup:
     """Return a span with the English text of `key`, marked so `static/site.js` can translate it."""
-    arguments = ""
-    if values:
-        arguments = Markup(' data-i18n-args="{}"').format(json.dumps(values, sort_keys=True))
+    if not values:
+        return translated_element(key, "span")
+    arguments = Markup(' data-i18n-args="{}"').format(json.dumps(values, sort_keys=True))
     return Markup('<span data-i18n="{}"{}>{}</span>').format(key, arguments, message(DEFAULT_LANGUAGE, key, **values))
 
 
-def translated_attribute(attribute: str, key: str) -> Markup:
+@cache
+def translated_element(key: str, tag: str) -> Markup:
+    """Return a `tag` element whose only content is the English text of `key`, marked so `static/site.js` can translate it."""
+    return Markup('<{0} data-i18n="{1}">{2}</{0}>').format(tag, key, message(DEFAULT_LANGUAGE, key))
+
+
+def translated_attribute(key: str, attribute: str) -> Markup:
     """Return `attribute="English text" data-i18n-attribute="key"` for an element's attribute."""
     if attribute not in TRANSLATED_ATTRIBUTES:
         raise ValueError(f"attribute {attribute!r} is not translated by static/site.js; use one of {TRANSLATED_ATTRIBUTES}")
@@ -119,6 +128,8 @@ def _author_href(author: str) -> str:
 
 
 def environment() -> jinja2.Environment:
+    # auto_reload=False: the templates do not change during a build, and the
+    # reload check costs a stat() per page.
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(templates_folder())),
         autoescape=True,
@@ -126,11 +137,19 @@ def environment() -> jinja2.Environment:
         keep_trailing_newline=True,
         trim_blocks=True,
         lstrip_blocks=True,
+        auto_reload=False,
+    )
+    # The UI texts are filters rather than functions because Jinja2 3.1
+    # evaluates a filter whose arguments are all constants when it compiles a
+    # template (jinja2.nodes.Filter.as_const): `{{ "nav.skip" | text }}` becomes
+    # a string in the compiled template, and no page pays for the lookup.
+    env.filters.update(
+        text=translated,
+        element=translated_element,
+        attribute=translated_attribute,
+        message=lambda key, language=DEFAULT_LANGUAGE: message(language, key),
     )
     env.globals.update(
-        text=translated,
-        attribute=translated_attribute,
-        message=message,
         human_size=human_size,
         is_http_url=is_http_url,
         image_href=_image_href,
@@ -139,30 +158,164 @@ def environment() -> jinja2.Environment:
     return env
 
 
+@dataclass(frozen=True)
+class Listing:
+    """One image as author pages list it."""
+
+    author: str
+    name: str
+    latest: str  # latest version, "" when every listed version is yanked
+    summary: str  # summary of the latest version, "" when there is none
+    versions: int  # number of listed versions
+
+
+# Version strings repeat across images ("1.0.0"), and looking a sort key up
+# costs less than computing it again with a regular expression.
+_version_key = lru_cache(maxsize=1 << 16)(names.version_key)
+
+
+def _sort_key(version: Version) -> tuple:
+    return _version_key(version.version)
+
+
 def listed_versions(image: Image) -> list[Version]:
-    """Return the versions that the pages list, newest first: private versions are never listed."""
-    return [version for version in api.sorted_versions(image) if not version.is_private]
+    """Return the versions that the pages list, newest first: private versions are never listed.
+
+    The order is that of `api.sorted_versions`.
+    """
+    return sorted((version for version in image.versions if not version.is_private), key=_sort_key, reverse=True)
 
 
-def version_rows(settings: Settings, image: Image) -> list[dict]:
-    """Return the versions an image page lists, newest first: the API's pull objects plus display fields."""
-    rows = []
-    for version in listed_versions(image):
-        row = api.pull_object(settings, image, version)
-        row.setdefault("yanked", "")
-        row["size_text"] = human_size(version.size)
-        row["pull_command"] = f"kindo pull {row['unique_name']}"
-        row["anchor"] = f"v-{names.identity(version.version)}"
-        rows.append(row)
-    return rows
+def latest_version(image: Image, listed: list[Version] | None = None) -> Version | None:
+    """Return the same version as `image.latest()`, with the cached sort keys.
+
+    `listed`, when given, is `listed_versions(image)`. Its first version that
+    is not yanked is then the latest, with no sort key compared again.
+    """
+    explicit = image.find(names.LATEST)
+    if explicit is not None:
+        return explicit
+    if listed is not None:
+        return next((version for version in listed if not version.yanked), None)
+    live = [version for version in image.versions if not version.yanked and not version.is_private]
+    return max(live, key=_sort_key, default=None)
 
 
-def _latest_object(settings: Settings, image: Image) -> dict | None:
-    """Return the pull object of an image's latest version, or None when every version is yanked."""
-    latest = image.latest()
-    if latest is None:
+def listing(image: Image) -> Listing | None:
+    """Return how author pages list `image`, or None when it has no listed version."""
+    count = sum(1 for version in image.versions if not version.is_private)
+    if count == 0:
         return None
-    return api.pull_object(settings, image, latest)
+    latest = latest_version(image)
+    if latest is None:
+        return Listing(image.author, image.name, "", "", count)
+    return Listing(image.author, image.name, latest.version, latest.summary, count)
+
+
+def render_image_page(env: jinja2.Environment, settings: Settings, image: Image) -> bytes | None:
+    """Render the page of one image, or return None when it has no listed version.
+
+    The header shows the summary, platform and homepage of the latest
+    version, or of the newest version when every version is yanked.
+    """
+    listed = listed_versions(image)
+    if not listed:
+        return None
+    latest = latest_version(image, listed)
+    details = latest if latest is not None else listed[0]
+    return env.get_template("image.html").render(
+        root="../../",
+        title=settings.title,
+        image=image,
+        rows=version_rows(listed),
+        latest=latest,
+        details=details,
+    ).encode("utf-8")
+
+
+def version_rows(versions: list[Version]) -> Markup:
+    """Return the rows of the versions table: version, size, build time, pusher, license and sha256.
+
+    Built with f-strings rather than in the template because the rows are
+    most of an image page's bytes and time. Every value is escaped. The end
+    tags of cells and rows are left out, as HTML allows: with 10 versions they
+    would add about a tenth to the page.
+    """
+    yanked_label = translated("versions.yanked")
+    rows = []
+    for version in versions:
+        if version.yanked:
+            head = f'<tr class="yanked"><th>{escape(version.version, quote=False)}<br><span class="badge">{yanked_label} {escape(version.yanked, quote=False)}</span>'
+        else:
+            head = f"<tr><th>{escape(version.version, quote=False)}"
+        rows.append(
+            f"{head}<td>{human_size(version.size)}<td>{escape(version.buildtime, quote=False)}"
+            f"<td>{escape(version.pusher, quote=False)}<td>{escape(version.license, quote=False)}"
+            f"<td><code>{escape(version.sha256, quote=False)}</code>\n"
+        )
+    return Markup("".join(rows))
+
+
+def render_author_page(env: jinja2.Environment, settings: Settings, author: str, listings: list[Listing]) -> bytes:
+    """Render the page that lists an author's images, in the order given."""
+    return _render(env, "author.html", root="../", title=settings.title, author=author, rows=listing_rows(listings))
+
+
+def listing_rows(listings: list[Listing]) -> Markup:
+    """Return the rows of an author page's table: image, latest version, number of versions and summary.
+
+    Built in Python for the same reasons as `version_rows`, because every
+    image of the registry is a row of some author page.
+    """
+    no_latest = translated("image.no_latest")
+    rows = []
+    for entry in listings:
+        latest = escape(entry.latest, quote=False) if entry.latest else no_latest
+        rows.append(
+            f'<tr><th><a href="../{escape(_image_href(entry.author, entry.name))}">{escape(entry.author, quote=False)}/{escape(entry.name, quote=False)}</a>'
+            f"<td>{latest}<td>{entry.versions}<td>{escape(entry.summary, quote=False)}\n"
+        )
+    return Markup("".join(rows))
+
+
+def render_common_pages(
+    env: jinja2.Environment,
+    settings: Settings,
+    authors: list[tuple[str, list[Listing]]],
+    image_count: int,
+    version_count: int,
+) -> Iterator[tuple[str, bytes]]:
+    """Yield (path, content) of the home page, the 404 page, the list of authors and the CSS and JavaScript files.
+
+    `authors` is every author with their listings, in the order the list of
+    authors shows them. The home page states `image_count` and `version_count`.
+    """
+    title = settings.title
+    yield "index.html", _render(env, "index.html", root="", title=title, image_count=image_count, version_count=version_count)
+
+    # 404.html is shown at any depth of the site, so it cannot link files by a
+    # relative path: its CSS is inline and its home link is the site URL.
+    home_url = settings.site_url if is_http_url(settings.site_url) else ""
+    yield "404.html", _render(env, "404.html", title=title, home_url=home_url, css=_inline_css())
+
+    yield "authors.html", _render(env, "authors.html", root="", title=title, authors=[(author, len(listings)) for author, listings in authors])
+    yield from static_files()
+
+
+def author_listings(index: Index) -> list[tuple[str, list[Listing]]]:
+    """Return every author with the listings of their images, in identity order.
+
+    Every account is an author, with or without images, and so is every author
+    of an image with a listed version.
+    """
+    by_author: dict[str, tuple[str, list[Listing]]] = {}
+    for account in index.accounts.values():
+        by_author.setdefault(names.identity(account.username), (account.username, []))
+    for image in index.sorted_images():
+        entry = listing(image)
+        if entry is not None:
+            by_author.setdefault(names.identity(image.author), (image.author, []))[1].append(entry)
+    return [by_author[key] for key in sorted(by_author)]
 
 
 def static_files() -> Iterator[tuple[str, bytes]]:
@@ -190,118 +343,5 @@ def _inline_css() -> Markup:
     return Markup(css)
 
 
-def render_pages(index: Index, records: list[dict]) -> Iterator[tuple[str, bytes]]:
-    """Yield (path, content) of every page and of the CSS and JavaScript files.
-
-    `records` are the search records: the home page counts what search finds.
-    """
-    env = environment()
-    settings = index.settings
-    title = settings.title
-
-    image_count = len({(record["author"], record["name"]) for record in records})
-    yield "index.html", _render(env, "index.html", root="", title=title, image_count=image_count, version_count=len(records))
-
-    # 404.html is shown at any depth of the site, so it cannot link files by a
-    # relative path: its CSS is inline and its home link is the site URL.
-    home_url = settings.site_url if is_http_url(settings.site_url) else ""
-    yield "404.html", _render(env, "404.html", title=title, home_url=home_url, css=_inline_css())
-    yield from static_files()
-
-    template = env.get_template("image.html")
-    for image in index.sorted_images():
-        if not listed_versions(image):
-            continue
-        yield image_page_path(image.author, image.name), template.render(root="../../", title=title, **_image_context(settings, image)).encode("utf-8")
-
-    authors = _authors(index)
-    template = env.get_template("author.html")
-    for author, author_images in authors:
-        entries = [(image, _latest_object(settings, image), len(listed_versions(image))) for image in author_images]
-        yield author_page_path(author), template.render(root="../", title=title, author=author, entries=entries).encode("utf-8")
-
-    yield "authors.html", _render(env, "authors.html", root="", title=title, authors=[(author, len(author_images)) for author, author_images in authors])
-
-
-def _authors(index: Index) -> list[tuple[str, list[Image]]]:
-    """Return every author with their images, in identity order. Every account is an author, with or without images."""
-    by_author: dict[str, tuple[str, list[Image]]] = {}
-    for account in index.accounts.values():
-        by_author.setdefault(names.identity(account.username), (account.username, []))
-    for image in index.sorted_images():
-        if listed_versions(image):
-            by_author.setdefault(names.identity(image.author), (image.author, []))[1].append(image)
-    return [by_author[key] for key in sorted(by_author)]
-
-
-def _image_context(settings: Settings, image: Image) -> dict:
-    """Return the template values of an image page.
-
-    `details` is the version whose summary, license, platform and homepage
-    the page header shows: the latest version, or the newest one when every
-    version is yanked.
-    """
-    rows = version_rows(settings, image)
-    latest = image.latest()
-    latest_row = None
-    if latest is not None:
-        latest_row = next(row for row in rows if row["version"] == latest.version)
-    details = latest_row
-    if details is None and rows:
-        details = rows[0]
-    return {"image": image, "rows": rows, "latest": latest_row, "details": details}
-
-
 def _render(env: jinja2.Environment, name: str, **context: object) -> bytes:
     return env.get_template(name).render(**context).encode("utf-8")
-
-
-@dataclass(frozen=True)
-class Listing:
-    """One image as author pages list it."""
-
-    author: str
-    name: str
-    latest: str  # "" when every listed version is yanked
-    summary: str
-    size: int
-    buildtime: str
-    versions: int  # listed versions
-
-
-def listing(image: Image) -> Listing | None:
-    """Return how author pages list `image`, or None when it has no listed version."""
-    listed = listed_versions(image)
-    if not listed:
-        return None
-    latest = image.latest()
-    if latest is None:
-        return Listing(image.author, image.name, "", "", 0, "", len(listed))
-    return Listing(image.author, image.name, latest.version, latest.summary, latest.size, latest.buildtime, len(listed))
-
-
-def render_image_page(env: jinja2.Environment, settings: Settings, image: Image) -> bytes | None:
-    """Return the page of `image`, or None when it lists no version."""
-    if not listed_versions(image):
-        return None
-    return env.get_template("image.html").render(root="../../", title=settings.title, **_image_context(settings, image)).encode("utf-8")
-
-
-def render_author_page(env: jinja2.Environment, settings: Settings, author: str, listings: list[Listing]) -> bytes:
-    entries = [
-        (listed, {"version": listed.latest, "size": listed.size, "buildtime": listed.buildtime, "summary": listed.summary} if listed.latest else None, listed.versions)
-        for listed in listings
-    ]
-    return env.get_template("author.html").render(root="../", title=settings.title, author=author, entries=entries).encode("utf-8")
-
-
-def render_common_pages(
-    env: jinja2.Environment, settings: Settings, authors: list[tuple[str, list[Listing]]], image_count: int, version_count: int,
-) -> Iterator[tuple[str, bytes]]:
-    """Yield (path, content) of the home page, the 404 page, the list of authors and the CSS and JavaScript files."""
-    title = settings.title
-    yield "index.html", _render(env, "index.html", root="", title=title, image_count=image_count, version_count=version_count)
-    home_url = settings.site_url if is_http_url(settings.site_url) else ""
-    yield "404.html", _render(env, "404.html", title=title, home_url=home_url, css=_inline_css())
-    yield from static_files()
-    yield "authors.html", _render(env, "authors.html", root="", title=title, authors=[(author, len(listings)) for author, listings in authors])

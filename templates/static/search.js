@@ -40,6 +40,12 @@
     return file;
   }
 
+  // Read and parse the node of `key`, or return null when it has no file.
+  // A node lists images as [author/name, matching versions newest first,
+  // latest version, summary, size, build time]. They become objects here, so
+  // the rest of the script does not depend on the file format. Reading and
+  // parsing stay in this one function because node files may later be stored
+  // compressed.
   async function fetchNode(key) {
     const response = await fetch("v1/search/" + keyFile(key) + ".json");
     if (response.status === 404) {
@@ -48,7 +54,21 @@
     if (!response.ok) {
       throw new Error("HTTP " + response.status);
     }
-    return response.json();
+    const node = await response.json();
+    return {
+      key: node.key,
+      complete: node.complete,
+      total: node.total,
+      splits: node.splits || [],
+      images: node.images.map((entry) => ({
+        image: entry[0],
+        versions: entry[1],
+        latest: entry[2],
+        summary: entry[3],
+        size: entry[4],
+        buildtime: entry[5],
+      })),
+    };
   }
 
   function readNode(key) {
@@ -74,20 +94,32 @@
     return query.slice(0, longest.length + 1);
   }
 
+  // Return {results, total, truncated} from the last node read: the images
+  // with the versions whose unique name contains `query`, and the number of
+  // matching versions.
   function answer(query, node) {
     if (node === null) {
       return { results: [], total: 0, truncated: false };
     }
     if (!node.complete) {
       // A truncated node is only ever the last one read when its key is the query.
-      return { results: node.results, total: node.total, truncated: true };
+      return { results: node.images, total: node.total, truncated: true };
     }
-    const results = node.results.filter((record) => record.unique_name.toLowerCase().includes(query));
-    return { results: results, total: results.length, truncated: false };
+    const results = [];
+    let total = 0;
+    for (const entry of node.images) {
+      const versions = entry.versions.filter((version) => (entry.image + ":" + version).toLowerCase().includes(query));
+      if (versions.length > 0) {
+        results.push(Object.assign({}, entry, { versions: versions }));
+        total += versions.length;
+      }
+    }
+    return { results: results, total: total, truncated: false };
   }
 
   // Return {results, total, truncated} for `query`, or null when it has a
-  // character that no unique name contains.
+  // character that no unique name contains. Results are images in search
+  // order (author, then name), each with its matching versions newest first.
   async function lookup(query) {
     const lowered = normalizeQuery(query);
     if (lowered === null) {
@@ -99,24 +131,6 @@
     return answer(lowered, node);
   }
 
-  // Group the results (in search order: author, name, newest version first)
-  // by image. Each group keeps its newest matching version.
-  function groupByImage(results) {
-    const groups = [];
-    const byImage = new Map();
-    for (const record of results) {
-      const image = ui.identity(record.author) + "/" + ui.identity(record.name);
-      let group = byImage.get(image);
-      if (group === undefined) {
-        group = { record: record, count: 0 };
-        byImage.set(image, group);
-        groups.push(group);
-      }
-      group.count += 1;
-    }
-    return groups;
-  }
-
   function span(className, text) {
     const element = document.createElement("span");
     element.className = className;
@@ -124,23 +138,29 @@
     return element;
   }
 
-  function resultItem(group) {
-    const record = group.record;
+  // Return the list item of one image: the unique name of its newest
+  // matching version, then the summary, size and build time of its latest version.
+  function resultItem(result) {
+    const slash = result.image.indexOf("/");
+    const author = result.image.slice(0, slash);
+    const name = result.image.slice(slash + 1);
     const link = document.createElement("a");
     link.className = "result";
-    link.href = "images/" + encodeURIComponent(ui.identity(record.author)) + "/" + encodeURIComponent(ui.identity(record.name)) + ".html";
-    link.appendChild(span("result-name", record.unique_name));
-    if (record.summary) {
-      link.appendChild(span("result-summary", record.summary));
+    link.href = "images/" + encodeURIComponent(ui.identity(author)) + "/" + encodeURIComponent(ui.identity(name)) + ".html";
+    link.appendChild(span("result-name", result.image + ":" + result.versions[0]));
+    if (result.summary) {
+      link.appendChild(span("result-summary", result.summary));
     } else {
       link.appendChild(span("result-summary muted", ui.format("summary.none")));
     }
-    const facts = [
-      ui.format("result.size") + " " + ui.humanSize(record.size),
-      ui.format("result.built") + " " + record.buildtime,
-    ];
-    if (group.count > 1) {
-      facts.push(ui.format("result.versions", { count: group.count }));
+    const facts = [];
+    if (result.latest) {
+      facts.push(ui.format("result.latest") + " " + result.latest);
+      facts.push(ui.format("result.size") + " " + ui.humanSize(result.size));
+      facts.push(ui.format("result.built") + " " + result.buildtime);
+    }
+    if (result.versions.length > 1) {
+      facts.push(ui.format("result.versions", { count: result.versions.length }));
     }
     link.appendChild(span("result-meta", facts.join(" · ")));
     const item = document.createElement("li");
@@ -162,13 +182,14 @@
     } else if (displayed.answer.results.length === 0) {
       status.textContent = ui.format("search.none");
     } else {
-      const groups = groupByImage(displayed.answer.results);
+      const results = displayed.answer.results;
       if (displayed.answer.truncated) {
-        status.textContent = ui.format("search.truncated", { shown: displayed.answer.results.length, total: displayed.answer.total });
+        const shown = results.reduce((sum, result) => sum + result.versions.length, 0);
+        status.textContent = ui.format("search.truncated", { shown: shown, total: displayed.answer.total });
       } else {
-        status.textContent = ui.format("search.found", { count: groups.length });
+        status.textContent = ui.format("search.found", { count: results.length });
       }
-      list.replaceChildren(...groups.map(resultItem));
+      list.replaceChildren(...results.map(resultItem));
     }
   }
 

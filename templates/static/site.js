@@ -4,6 +4,8 @@
 // this comment. The pages arrive with English text in elements marked
 // `data-i18n="key"`, and this script swaps in the chosen language. The
 // choice comes from localStorage when the user made one, else from the browser.
+// The switch and the copy buttons are added here rather than in the HTML,
+// since they only work with JavaScript and would add bytes to every page.
 (function () {
   "use strict";
 
@@ -155,7 +157,7 @@
     if (!button) {
       return;
     }
-    const code = button.closest(".copyable").querySelector("code");
+    const code = document.getElementById(button.getAttribute("aria-describedby"));
     const label = button.querySelector("[data-i18n]");
     copyText(code.textContent).then(
       () => {
@@ -169,6 +171,55 @@
     );
   }
 
+  function translatedSpan(key) {
+    const span = document.createElement("span");
+    span.dataset.i18n = key;
+    return span;
+  }
+
+  // Add a copy button after every `code` element inside an element of class
+  // `copyable`. The button names its code through aria-describedby, so the
+  // code gets an id when it has none.
+  function addCopyButtons() {
+    let count = 0;
+    for (const code of document.querySelectorAll(".copyable code")) {
+      if (!code.id) {
+        count += 1;
+        code.id = "copy-" + count;
+      }
+      const button = document.createElement("button");
+      button.type = "button";
+      button.className = "copy";
+      button.setAttribute("aria-describedby", code.id);
+      button.appendChild(translatedSpan("copy.button"));
+      code.after(" ", button);
+    }
+    const status = document.createElement("p");
+    status.id = "copy-status";
+    status.className = "visually-hidden";
+    status.setAttribute("role", "status");
+    document.body.appendChild(status);
+  }
+
+  // Add the language switch to the page header. Its text and title are set by applyLanguage.
+  function addLanguageSwitch() {
+    const bar = document.querySelector("header.bar");
+    if (!bar) {
+      return;
+    }
+    const switcher = document.createElement("button");
+    switcher.type = "button";
+    switcher.id = "language";
+    switcher.className = "language";
+    switcher.dataset.i18nTitle = "language.switch_label";
+    switcher.addEventListener("click", () => {
+      const language = otherLanguage();
+      storeLanguage(language);
+      applyLanguage(language);
+    });
+    bar.appendChild(switcher);
+  }
+
   window.RegistryIndex = {
     format: format,
     humanSize: humanSize,
@@ -176,19 +227,8 @@
     language: () => current,
   };
 
+  addLanguageSwitch();
+  addCopyButtons();
   applyLanguage(chosenLanguage());
-
-  const switcher = document.getElementById("language");
-  if (switcher) {
-    switcher.hidden = false;
-    switcher.addEventListener("click", () => {
-      const language = otherLanguage();
-      storeLanguage(language);
-      applyLanguage(language);
-    });
-  }
-  for (const button of document.querySelectorAll("button.copy")) {
-    button.hidden = false;
-  }
   document.addEventListener("click", onCopyClick);
 })();
