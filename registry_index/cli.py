@@ -15,10 +15,7 @@ from typing import Optional
 
 import typer
 
-from .editing import add_image
 from .errors import InvalidIndex, RegistryError
-from .index import load_index
-from .verify import verify_assets
 
 log = logging.getLogger("registry_index")
 
@@ -81,6 +78,9 @@ def validate(
     assets: Optional[Path] = typer.Option(None, "--assets", help="Folder of .ki files to check against their entries (size, sha256, manifest)."),
 ) -> None:
     """Check the whole index; print each problem as path:line: message."""
+    from .index import load_index
+    from .verify import verify_assets
+
     try:
         loaded = load_index(index)
     except InvalidIndex as error:
@@ -110,6 +110,8 @@ def add(
     encrypted_out: Optional[Path] = typer.Option(None, "--encrypted-out", help="With --code: folder to write the encrypted file to, for upload."),
 ) -> None:
     """Add the version in a .ki file to the index."""
+    from .editing import add_image
+
     try:
         image, version = add_image(index, file, url=url, pusher=pusher, code=code, encrypted_folder=encrypted_out)
     except RegistryError as error:
@@ -200,6 +202,7 @@ def register(
     write_interval: float = WriteIntervalOption,
 ) -> None:
     """Open a pull request that registers an account owned by your GitHub user."""
+    from .index import load_index
     from .proposals import register as register_account
 
     password = _read_password(password_stdin)
@@ -221,6 +224,7 @@ def push(
     write_interval: float = WriteIntervalOption,
 ) -> None:
     """Upload a .ki to your fork's release and open a pull request that adds it."""
+    from .index import load_index
     from .proposals import push as push_image
 
     try:
@@ -266,6 +270,7 @@ def publish(
     write_interval: float = WriteIntervalOption,
 ) -> None:
     """Copy new .ki files into the registry's release, then build the site."""
+    from .index import load_index
     from .publishing import mirror_assets
     from .site import build_site
 

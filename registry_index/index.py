@@ -254,24 +254,35 @@ def _load_accounts(root: Path, problems: list[Problem]) -> dict[str, Account]:
 
 
 def _list_images(root: Path, problems: list[Problem]) -> list[ImageFile]:
-    """List the image files in search order: by author folder, then by file name without `.yaml`."""
+    """List the image files in search order: by author folder, then by file name without `.yaml`.
+
+    One directory scan and one lstat per file: at 100,000 images the listing
+    is what a build that finds nothing changed spends its time on.
+    """
     images_dir = root / IMAGES_DIR
     if _is_link(root, images_dir, problems) or not images_dir.is_dir():
         return []
     listed: list[ImageFile] = []
-    for author_dir in sorted(images_dir.iterdir()):
-        if author_dir.name.startswith("."):
-            continue
-        if author_dir.is_symlink() or not author_dir.is_dir():
+    with os.scandir(images_dir) as authors:
+        author_entries = sorted((entry for entry in authors if not entry.name.startswith(".")), key=lambda entry: entry.name)
+    for author_entry in author_entries:
+        author_dir = Path(author_entry.path)
+        if author_entry.is_symlink() or not author_entry.is_dir(follow_symlinks=False):
             problems.append(Problem(display_path(root, author_dir), 0, "unexpected entry; images/ holds one folder per author"))
             continue
-        for path in sorted(_yaml_files(author_dir, root, problems), key=lambda path: path.stem):
-            try:
-                key = file_key(path.stat())
-            except OSError as error:
-                problems.append(Problem(display_path(root, path), 0, f"cannot read file: {error.strerror}"))
+        files = []
+        with os.scandir(author_dir) as scanned:
+            entries = sorted(scanned, key=lambda entry: entry.name)
+        for entry in entries:
+            if entry.name.startswith("."):
                 continue
-            listed.append(ImageFile(f"{IMAGES_DIR}/{author_dir.name}/{path.name}", path, key))
+            if entry.is_symlink() or not entry.is_file(follow_symlinks=False) or not entry.name.endswith(".yaml"):
+                problems.append(Problem(display_path(root, author_dir / entry.name), 0, "unexpected entry; only regular .yaml files belong here"))
+                continue
+            files.append((entry.name[:-len(".yaml")], entry))
+        files.sort(key=lambda item: item[0])
+        for _, entry in files:
+            listed.append(ImageFile(f"{IMAGES_DIR}/{author_entry.name}/{entry.name}", Path(entry.path), file_key(entry.stat(follow_symlinks=False))))
     return listed
 
 

@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date
+from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import yaml
 
 from . import names
-from .extraction import InvalidProtection, Protection
 from .strictyaml import Field, Reader
+
+if TYPE_CHECKING:
+    from .extraction import Protection
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 # [0-9], not \d: in Python, \d also matches other scripts' digits, such as fullwidth ２.
@@ -60,13 +64,21 @@ def size_problem(value: int) -> str | None:
 
 def build_time_problem(value: str) -> str | None:
     """Return why `value` is not a real time written as YYYY-MM-DD HH:MM:SS, or None."""
-    if BUILD_TIME.fullmatch(value):
-        try:
-            datetime.strptime(value, "%Y-%m-%d %H:%M:%S")
+    if BUILD_TIME.fullmatch(value) and _real_date(value[:10]):
+        hour, minute, second = int(value[11:13]), int(value[14:16]), int(value[17:19])
+        if hour < 24 and minute < 60 and second < 60:
             return None
-        except ValueError:
-            pass
     return f"buildtime {value!r} is invalid; expected a time such as 2026-12-04 19:17:10"
+
+
+@lru_cache(maxsize=1 << 14)
+def _real_date(value: str) -> bool:
+    """Return whether `value`, written YYYY-MM-DD, is a day of the calendar. Cached: registries share build days."""
+    try:
+        date.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
 
 
 def url_problem(value: str) -> str | None:
@@ -273,6 +285,9 @@ def _parse_version(node: yaml.Node, reader: Reader) -> Version | None:
 
 
 def _parse_protection(node: yaml.Node, reader: Reader) -> Protection | None:
+    # Imported here: the cryptography library it loads costs every command time, and few files hold a protection.
+    from .extraction import InvalidProtection, Protection
+
     values = reader.mapping(node, PROTECTION_FIELDS, "protection")
     if values is None or any(f.name not in values for f in PROTECTION_FIELDS):
         return None

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 
 MAX_AUTHOR_LENGTH = 32
 MAX_NAME_LENGTH = 64
@@ -104,6 +105,7 @@ def unique_name(author: str, name: str, version: str) -> str:
 _VERSION_PART = re.compile(r"\d+|\D+")
 
 
+@lru_cache(maxsize=1 << 16)
 def version_key(version: str) -> tuple:
     """Return a sort key that orders versions from oldest to newest.
 

@@ -19,15 +19,18 @@ from dataclasses import dataclass
 from functools import cache, lru_cache
 from html import escape
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
-import jinja2
 from markupsafe import Markup
 
 from . import names, search
 from .errors import SiteError
 from .index import Index
 from .model import Image, Settings, Version, url_problem
+
+if TYPE_CHECKING:
+    import jinja2
 
 _PACKAGE = Path(__file__).resolve().parent
 
@@ -128,6 +131,8 @@ def _author_href(author: str) -> str:
 
 
 def environment() -> jinja2.Environment:
+    import jinja2  # here, so that commands that render no page do not load it
+
     # auto_reload=False: the templates do not change during a build, and the
     # reload check costs a stat() per page.
     env = jinja2.Environment(

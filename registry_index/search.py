@@ -107,13 +107,25 @@ class Node:
 class Corpus:
     """The entries of a search in search order, with the lowercase text that keys are matched against."""
 
-    def __init__(self, entries: list[Entry]):
-        self.entries = entries
-        self.lowered = [entry.lowered() for entry in entries]
+    def __init__(self, entries: Iterable[Entry] = ()):
+        self.entries: list[Entry] = []
+        self.lowered: list[tuple[str, tuple[str, ...]]] = []
         # One string per entry holding every unique name, for a fast first test.
-        self.haystacks = ["\n".join(f"{base}:{version}" for version in versions) for base, versions in self.lowered]
-        self.version_texts = ["\n".join(versions) for _, versions in self.lowered]
-        self.counts = [len(entry.versions) for entry in entries]
+        self.haystacks: list[str] = []
+        self.version_texts: list[str] = []
+        self.counts: list[int] = []
+        for entry in entries:
+            self.append(entry)
+
+    def append(self, entry: Entry) -> int:
+        """Add the next entry in search order; return its number."""
+        base, versions = entry.lowered()
+        self.entries.append(entry)
+        self.lowered.append((base, versions))
+        self.haystacks.append("\n".join(f"{base}:{version}" for version in versions))
+        self.version_texts.append("\n".join(versions))
+        self.counts.append(len(versions))
+        return len(self.entries) - 1
 
     def match(self, number: int, key: str) -> tuple[int, ...] | None | bool:
         """Return how entry `number` matches `key`: None for all versions, the version numbers, or False for none."""
@@ -142,22 +154,28 @@ class Corpus:
         return matches, found
 
 
-def _postings(corpus: Corpus) -> dict[str, list[Match]]:
-    """Return the matches of every key of 1 to PREFIX_LENGTH characters."""
-    postings: dict[str, list[Match]] = {}
-    version_keys: dict[str, tuple[str, ...]] = {}
-    for number, (base, versions) in enumerate(corpus.lowered):
+class Postings:
+    """The matches of every key of 1 to PREFIX_LENGTH characters, gathered one entry at a time in search order."""
+
+    def __init__(self, corpus: Corpus):
+        self.corpus = corpus
+        self.matches: dict[str, list[Match]] = {}
+        self._version_keys: dict[str, tuple[str, ...]] = {}
+
+    def add(self, number: int) -> None:
+        base, versions = self.corpus.lowered[number]
+        postings = self.matches
         inside = {base[start:start + length] for length in range(1, PREFIX_LENGTH + 1) for start in range(len(base) - length + 1)}
         for key in inside:
             postings.setdefault(key, []).append((number, None))
         # Keys that reach past the base hold ':' or lie in the version.
         crossing: dict[str, list[int]] = {}
         for index, version in enumerate(versions):
-            keys = version_keys.get(version)
+            keys = self._version_keys.get(version)
             if keys is None:
                 text = ":" + version
                 keys = tuple({text[start:start + length] for length in range(1, PREFIX_LENGTH + 1) for start in range(len(text) - length + 1)})
-                version_keys[version] = keys
+                self._version_keys[version] = keys
             spanning = [
                 base[-length:] + ":" + version[:extra]
                 for length in range(1, min(PREFIX_LENGTH - 1, len(base)) + 1)
@@ -168,7 +186,6 @@ def _postings(corpus: Corpus) -> dict[str, list[Match]]:
                     crossing.setdefault(key, []).append(index)
         for key, indexes in crossing.items():
             postings.setdefault(key, []).append((number, tuple(sorted(set(indexes)))))
-    return postings
 
 
 def _node(corpus: Corpus, key: str, matches: list[Match], total: int | None = None) -> Node:
@@ -248,17 +265,30 @@ def _subtree(corpus: Corpus, root: str, matches: list[Match], nodes: dict[str, N
     return sorted(splits)
 
 
+def nodes_of(corpus: Corpus, key: str, matches: list[Match]) -> dict[str, Node]:
+    """Return the node of `key`, whose matches are given, and, for a truncated key of PREFIX_LENGTH characters, the nodes below it."""
+    node = _node(corpus, key, matches)
+    nodes = {key: node}
+    if not node.complete and len(key) == PREFIX_LENGTH:
+        node.splits = _subtree(corpus, key, matches, nodes)
+    return nodes
+
+
+def everything(corpus: Corpus) -> list[Match]:
+    """Return the matches of the empty key: every version."""
+    return [(number, None) for number in range(len(corpus.entries))]
+
+
 def build_nodes(corpus: Corpus) -> dict[str, Node]:
     """Return the node of every key of a search over `corpus`."""
+    postings = Postings(corpus)
+    for number in range(len(corpus.entries)):
+        postings.add(number)
     nodes: dict[str, Node] = {}
-    everything = [(number, None) for number in range(len(corpus.entries))]
-    if everything:
-        nodes[""] = _node(corpus, "", everything)
-    for key, matches in _postings(corpus).items():
-        node = _node(corpus, key, matches)
-        nodes[key] = node
-        if not node.complete and len(key) == PREFIX_LENGTH:
-            node.splits = _subtree(corpus, key, matches, nodes)
+    if corpus.entries:
+        nodes[""] = _node(corpus, "", everything(corpus))
+    for key, matches in postings.matches.items():
+        nodes.update(nodes_of(corpus, key, matches))
     return nodes
 
 
@@ -292,9 +322,8 @@ def update_nodes(
     removed: set[str] = set()
     if not changed:
         return written, removed
-    everything = [(number, None) for number in range(len(corpus.entries))]
-    if everything:
-        written[""] = _node(corpus, "", everything)
+    if corpus.entries:
+        written[""] = _node(corpus, "", everything(corpus))
     else:
         removed.add("")
     below: dict[str, list[str]] = {}

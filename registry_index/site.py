@@ -24,7 +24,9 @@ import os
 import pickle
 import secrets
 import shutil
+import signal
 import tempfile
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -101,6 +103,8 @@ class BuildSummary:
     mode: str = "full"
 
     def line(self) -> str:
+        if self.mode == "nothing changed":
+            return f"up to date: none of {self.images} image files changed, nothing written in {self.seconds:.2f} s -> {self.out}"
         return (
             f"built {self.images} images, {self.versions} versions: "
             f"{self.files} files, {self.bytes} bytes written in {self.seconds:.2f} s ({self.mode}) -> {self.out}"
@@ -167,7 +171,9 @@ def fingerprint(header: Header) -> str:
 
 def _record(image_file: ImageFile, image: Image) -> ImageRecord:
     versions = image.versions
-    duplicates = {id(version) for version in versions if image.find(version.version) is not version}
+    # A version that repeats an earlier one is reported as a duplicate version, not as a reused file.
+    first: dict[str, int] = {}
+    duplicates = {id(version) for version in versions if first.setdefault(names.identity(version.version), id(version)) != id(version)}
     return ImageRecord(
         key=image_file.key,
         path=image.path,
@@ -214,11 +220,17 @@ def _render_chunk(image_files: list[ImageFile]) -> tuple[list[ImageRecord | None
 
 
 def _write_nodes(keys: list[str]) -> tuple[int, int]:
+    """Compute and write the nodes of `keys` (the empty key or keys of 1 to PREFIX_LENGTH characters) and the nodes below them."""
     corpus: search.Corpus = _job["corpus"]
-    nodes: dict[str, search.Node] = _job["nodes"]
+    postings: search.Postings = _job["postings"]
     tree = Tree(_job["staging"])
     for key in keys:
-        tree.write(search.node_path(key), search.encode_node(corpus, nodes[key]))
+        if key == "":
+            nodes = search.nodes_of(corpus, "", search.everything(corpus)) if corpus.entries else {}
+        else:
+            nodes = search.nodes_of(corpus, key, postings.matches[key])
+        for node_key, node in nodes.items():
+            tree.write(search.node_path(node_key), search.encode_node(corpus, node))
     return tree.files, tree.bytes
 
 
@@ -226,8 +238,53 @@ def _chunks(items: list, size: int) -> list[list]:
     return [items[start:start + size] for start in range(0, len(items), size)]
 
 
-def _pool(processes: int):
-    return multiprocessing.get_context("fork").Pool(processes)
+class _InProcess:
+    """The part of a process pool that the build uses, run in this process."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        return None
+
+    def imap(self, function, items):
+        return map(function, items)
+
+    imap_unordered = imap
+
+
+class _Workers:
+    """WORKERS forked processes that inherit what `_job` holds; they finish their tasks and exit when the block ends."""
+
+    def __enter__(self):
+        self.pool = multiprocessing.get_context("fork").Pool(WORKERS, initializer=_worker_start)
+        return self.pool
+
+    def __exit__(self, kind, value, traceback) -> None:
+        if kind is None:
+            self.pool.close()
+        else:
+            self.pool.terminate()
+        self.pool.join()
+
+
+def _worker_start() -> None:
+    # The CLI turns SIGTERM into SystemExit, which a pool worker must not
+    # catch: the parent stops its workers with SIGTERM after a failure.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _pool(tasks: int):
+    """Return a pool of WORKERS forked processes, or this process alone for one task.
+
+    A process with other threads (a test with a server running, say) is never
+    forked: a lock held by another thread at the fork stays held forever in
+    the child.
+    """
+    if tasks < 2 or threading.active_count() > 1:
+        return _InProcess()
+    return _Workers()
 
 
 def _cross_check(records: Iterable[ImageRecord], problems: list[Problem]) -> None:
@@ -411,17 +468,21 @@ def _render_all(header: Header, loaded: Index | None, staging: Path, progress: P
     tree = Tree(staging)
     tree.write(MARKER, b"registry-index site\n")
     tree.write(".nojekyll", b"")
+    corpus = search.Corpus()
+    postings = search.Postings(corpus)
     if loaded is not None:
         for image in loaded.sorted_images():
             relative = os.path.relpath(image.path, loaded.root.name) if image.path else f"{image.author}/{image.name}"
-            records[relative] = _record(ImageFile(relative, Path(relative), (0, 0, 0, 0)), image)
+            record = records[relative] = _record(ImageFile(relative, Path(relative), (0, 0, 0, 0)), image)
+            if record.entry is not None:
+                postings.add(corpus.append(record.entry))
             for path, content in image_outputs(env, settings, image):
                 tree.write(path, content)
     else:
         progress.stage("rendering images", total=len(header.image_files))
         _job.update(header=header, staging=staging, env=env)
         chunks = _chunks(header.image_files, CHUNK)
-        with _pool(WORKERS) as pool:
+        with _pool(len(chunks)) as pool:
             for chunk, (chunk_records, chunk_problems, chunk_files, chunk_bytes) in zip(chunks, pool.imap(_render_chunk, chunks)):
                 problems.extend(chunk_problems)
                 files += chunk_files
@@ -429,27 +490,26 @@ def _render_all(header: Header, loaded: Index | None, staging: Path, progress: P
                 for image_file, record in zip(chunk, chunk_records):
                     if record is not None:
                         records[image_file.relative] = record
+                        # Gather search keys here while the workers render the next images.
+                        if record.entry is not None:
+                            postings.add(corpus.append(record.entry))
                 progress.advance(len(chunk))
         _cross_check(records.values(), problems)
         if problems:
             raise InvalidIndex(problems)
     for path, content in _common_files(env, settings, header.accounts, list(records.values())):
         tree.write(path, content)
-    progress.stage("computing search")
-    corpus = search.Corpus([record.entry for record in records.values() if record.entry is not None])
-    nodes = search.build_nodes(corpus)
-    progress.stage("writing search", total=len(nodes))
-    _job.update(corpus=corpus, nodes=nodes, staging=staging)
-    keys = sorted(nodes)
-    if len(keys) < CHUNK:
-        node_files, node_bytes = _write_nodes(keys)
-    else:
-        node_files = node_bytes = 0
-        with _pool(WORKERS) as pool:
-            for chunk_files, chunk_bytes in pool.imap_unordered(_write_nodes, _chunks(keys, CHUNK * 4)):
-                node_files += chunk_files
-                node_bytes += chunk_bytes
-                progress.advance(chunk_files)
+    progress.stage("writing search")
+    _job.update(corpus=corpus, postings=postings, staging=staging)
+    node_files = node_bytes = 0
+    # Large keys first, so that the two workers finish at about the same time.
+    keys = sorted(postings.matches, key=lambda key: (-len(postings.matches[key]), key))
+    key_chunks = [[""]] + [keys[start::WORKERS * 8] for start in range(WORKERS * 8)]
+    with _pool(len(keys)) as pool:
+        for chunk_files, chunk_bytes in pool.imap_unordered(_write_nodes, key_chunks):
+            node_files += chunk_files
+            node_bytes += chunk_bytes
+            progress.advance(chunk_files)
     _job.clear()
     return files + tree.files + node_files, size + tree.bytes + node_bytes, records
 
@@ -477,21 +537,54 @@ def _generation(folder: Path) -> str | None:
 
 
 def _save_state(out: Path, state: State) -> None:
+    """Write the state beside the site: first the file keys, which a build that finds nothing changed reads alone, then the records."""
     path = state_path(out)
     temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    head = (state.format, state.fingerprint, state.generation, state.previous, state.started, {relative: record.key for relative, record in state.records.items()})
     with open(temporary, "wb") as stream:
-        pickle.dump(state, stream, protocol=pickle.HIGHEST_PROTOCOL)
+        pickle.dump(head, stream, protocol=pickle.HIGHEST_PROTOCOL)
+        pickle.dump((state.records, state.written, state.removed), stream, protocol=pickle.HIGHEST_PROTOCOL)
     os.replace(temporary, path)
 
 
-def _load_state(out: Path) -> State | None:
+class StoredState:
+    """A state file read lazily: the file keys at once, the records on first use."""
+
+    def __init__(self, out: Path):
+        self.path = state_path(out)
+        with open(self.path, "rb") as stream:
+            head = pickle.load(stream)
+            self._offset = stream.tell()
+        self.format, self.fingerprint, self.generation, self.previous, self.started, self.keys = head
+        self._rest = None
+
+    def _load_rest(self) -> tuple:
+        if self._rest is None:
+            with open(self.path, "rb") as stream:
+                stream.seek(self._offset)
+                self._rest = pickle.load(stream)
+        return self._rest
+
+    @property
+    def records(self) -> dict[str, ImageRecord]:
+        return self._load_rest()[0]
+
+    @property
+    def written(self) -> list[str]:
+        return self._load_rest()[1]
+
+    @property
+    def removed(self) -> list[str]:
+        return self._load_rest()[2]
+
+
+def _load_state(out: Path) -> StoredState | None:
     """Return the state of the site at `out`, or None when there is none that describes it."""
     try:
-        with open(state_path(out), "rb") as stream:
-            state = pickle.load(stream)
+        state = StoredState(out)
     except (OSError, pickle.UnpicklingError, EOFError, AttributeError, TypeError, ValueError, ImportError):
         return None
-    if not isinstance(state, State) or state.format != STATE_FORMAT or state.generation != _generation(out):
+    if state.format != STATE_FORMAT or state.generation != _generation(out):
         return None
     return state
 
@@ -529,13 +622,12 @@ def _incremental(header: Header, out: Path, started: float, wall_clock: int, pro
     racy = state.started - RACY_NANOSECONDS
     changed = []
     for image_file in header.image_files:
-        record = state.records.get(image_file.relative)
-        if record is None or record.key != image_file.key or image_file.key[0] >= racy:
+        key = state.keys.get(image_file.relative)
+        if key is None or key != image_file.key or image_file.key[0] >= racy:
             changed.append(image_file)
-    gone = [relative for relative in state.records if relative not in listed]
+    gone = [relative for relative in state.keys if relative not in listed]
     if not changed and not gone:
-        counts = _counts(state.records.values())
-        return BuildSummary(counts["images"], counts["versions"], 0, 0, time.monotonic() - started, out, "nothing changed")
+        return BuildSummary(len(state.keys), 0, 0, 0, time.monotonic() - started, out, "nothing changed")
     spare = _spare_ready(out, state)
     if spare is None:
         return None
