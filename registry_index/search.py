@@ -29,10 +29,13 @@ images' unique names, and gives the same nodes a full build would.
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import json
 import string
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 PREFIX_LENGTH = 3
 # A node lists every match when there are at most LIMIT; a truncated node
@@ -75,8 +78,7 @@ def normalize_query(query: str) -> str | None:
     return lowered
 
 
-@dataclass(frozen=True)
-class Entry:
+class Entry(NamedTuple):
     """One image as search lists it: its searchable versions, newest first, and what a result shows."""
 
     base: str  # author/name as written
@@ -114,6 +116,8 @@ class Corpus:
         self.haystacks: list[str] = []
         self.version_texts: list[str] = []
         self.counts: list[int] = []
+        self._joined: str | None = None
+        self._starts: list[int] = []
         for entry in entries:
             self.append(entry)
 
@@ -125,6 +129,7 @@ class Corpus:
         self.haystacks.append("\n".join(f"{base}:{version}" for version in versions))
         self.version_texts.append("\n".join(versions))
         self.counts.append(len(versions))
+        self._joined = None
         return len(self.entries) - 1
 
     def match(self, number: int, key: str) -> tuple[int, ...] | None | bool:
@@ -132,18 +137,32 @@ class Corpus:
         base, versions = self.lowered[number]
         if key in base:
             return None
-        tail = base[len(base) - len(key) + 1:] if len(key) > 1 else ""
+        # The end of the base that a key reaching into the version can start in.
+        tail = base[max(0, len(base) - len(key) + 1):] if len(key) > 1 else ""
         found = tuple(index for index, version in enumerate(versions) if key in f"{tail}:{version}")
         return found if found else False
 
     def size(self, match: Match) -> int:
         return self.counts[match[0]] if match[1] is None else len(match[1])
 
+    def holding(self, key: str) -> Iterator[int]:
+        """Yield the numbers of the entries with a unique name that contains `key`, in order."""
+        if self._joined is None:
+            # One string for all entries: str.find skips the entries without the key at C speed.
+            self._joined = "\n".join(self.haystacks) + "\n"
+            self._starts = list(itertools.accumulate((len(haystack) + 1 for haystack in self.haystacks), initial=0))
+        joined, starts = self._joined, self._starts
+        position = joined.find(key)
+        while position != -1:
+            number = bisect.bisect_right(starts, position) - 1
+            yield number
+            position = joined.find(key, starts[number + 1])
+
     def scan(self, key: str, limit: int | None = None) -> tuple[list[Match], int]:
         """Return the matches of `key` in order, stopping once `limit` versions are found, and the versions found."""
         matches: list[Match] = []
         found = 0
-        for number in [number for number, haystack in enumerate(self.haystacks) if key in haystack]:
+        for number in self.holding(key):
             versions = self.match(number, key)
             if versions is False:
                 continue
@@ -326,12 +345,20 @@ def update_nodes(
         written[""] = _node(corpus, "", everything(corpus))
     else:
         removed.add("")
+    longest: set[str] | None = None
+
+    def changed_keys() -> set[str]:
+        nonlocal longest
+        if longest is None:
+            longest = _keys_of(changed, MAX_KEY_LENGTH)
+        return longest
+
     below: dict[str, list[str]] = {}
     for key in existing:
         if len(key) > PREFIX_LENGTH:
             below.setdefault(key[:PREFIX_LENGTH], []).append(key)
     for key in sorted(_keys_of(changed, PREFIX_LENGTH)):
-        before = read_node(key) if len(key) < PREFIX_LENGTH else None
+        before = read_node(key)
         if before is not None:
             # Count the change instead of rescanning: the total of a short key is large.
             total = before["total"] - _count(old, key) + _count(new, key)
@@ -344,13 +371,87 @@ def update_nodes(
             removed.add(key)
         else:
             written[key] = node
-        if len(key) == PREFIX_LENGTH:
+        if len(key) < PREFIX_LENGTH:
+            continue
+        if node.total and not node.complete and before is not None and not before["complete"]:
+            # Truncated before and after: only the nodes on the changed names' paths change,
+            # and they are found among the entries that hold the key.
+            candidates = [(number, None) for number in corpus.holding(key)]
+            node.splits = _update_subtree(corpus, key, candidates, before.get("splits", []), changed_keys, below.get(key, []), written, removed)
+        else:
+            if node.total and not node.complete:
+                matches = corpus.scan(key)[0]
             removed.update(below.get(key, ()))
             if node.total and not node.complete:
                 node.splits = _subtree(corpus, key, matches, written)
     for key in written:
         removed.discard(key)
     return written, removed
+
+
+def _update_subtree(
+    corpus: Corpus,
+    root: str,
+    matches: list[Match],
+    old_splits: list[str],
+    changed_keys: Callable[[], set[str]],
+    old_below: list[str],
+    written: dict[str, Node],
+    removed: set[str],
+) -> list[str]:
+    """Update the nodes below the truncated key `root`, which was truncated before too; return its new splits.
+
+    A node's matches change only when its key occurs in a changed unique
+    name, so only those keys are computed again, each from its parent's
+    matches. A parent that becomes truncated gets all its children; one that
+    stops being truncated loses all its descendants.
+    """
+    existing = set(old_below)
+    was_truncated = set(old_splits)
+    truncated = set(old_splits)
+    full_matches = {root: matches}
+
+    def drop_below(key: str) -> None:
+        for other in existing:
+            if other.startswith(key) and len(other) > len(key):
+                removed.add(other)
+                truncated.discard(other)
+                written.pop(other, None)
+
+    affected = sorted((key for key in changed_keys() if key.startswith(root) and len(key) > len(root)), key=lambda key: (len(key), key))
+    for key in affected:
+        parent = key[:-1]
+        if parent != root and parent not in truncated:
+            # The parent lists every match, so this key has no node.
+            if key in existing:
+                removed.add(key)
+            truncated.discard(key)
+            continue
+        key_matches = []
+        # The parent's entries, with or without their versions: only the numbers are read.
+        haystacks = corpus.haystacks
+        for number, _ in full_matches[parent]:
+            if key in haystacks[number]:
+                key_matches.append((number, corpus.match(number, key)))
+        if not key_matches:
+            if key in existing:
+                removed.add(key)
+            truncated.discard(key)
+            drop_below(key)
+            continue
+        node = _node(corpus, key, key_matches)
+        written[key] = node
+        if node.complete:
+            truncated.discard(key)
+            if key in was_truncated:
+                drop_below(key)
+            continue
+        truncated.add(key)
+        full_matches[key] = key_matches
+        if key not in was_truncated:
+            # Newly truncated: every child gets a node, affected or not.
+            truncated.update(_subtree(corpus, key, key_matches, written))
+    return sorted(truncated)
 
 
 def _count(entries: list[Entry], key: str) -> int:
