@@ -29,6 +29,7 @@ images' unique names, and gives the same nodes a full build would.
 
 from __future__ import annotations
 
+import array
 import bisect
 import itertools
 import json
@@ -174,19 +175,39 @@ class Corpus:
 
 
 class Postings:
-    """The matches of every key of 1 to PREFIX_LENGTH characters, gathered one entry at a time in search order."""
+    """The matches of every key of 1 to PREFIX_LENGTH characters, gathered one entry at a time in search order.
+
+    Stored compactly, since there are about a hundred per image: per key, an
+    array of entry numbers, where an entry that matches with some of its
+    versions only is written as -1 - number and its versions are kept aside.
+    """
 
     def __init__(self, corpus: Corpus):
         self.corpus = corpus
-        self.matches: dict[str, list[Match]] = {}
+        self.numbers: dict[str, array.array] = {}
+        self.partial: dict[str, list[tuple[int, ...]]] = {}
         self._version_keys: dict[str, tuple[str, ...]] = {}
+
+    def keys(self) -> list[str]:
+        return list(self.numbers)
+
+    def size(self, key: str) -> int:
+        return len(self.numbers[key])
+
+    def matches(self, key: str) -> list[Match]:
+        """Return the matches of `key` in search order."""
+        partial = iter(self.partial.get(key, ()))
+        return [(number, None) if number >= 0 else (-1 - number, next(partial)) for number in self.numbers[key]]
 
     def add(self, number: int) -> None:
         base, versions = self.corpus.lowered[number]
-        postings = self.matches
+        numbers = self.numbers
         inside = {base[start:start + length] for length in range(1, PREFIX_LENGTH + 1) for start in range(len(base) - length + 1)}
         for key in inside:
-            postings.setdefault(key, []).append((number, None))
+            found = numbers.get(key)
+            if found is None:
+                found = numbers[key] = array.array("i")
+            found.append(number)
         # Keys that reach past the base hold ':' or lie in the version.
         crossing: dict[str, list[int]] = {}
         for index, version in enumerate(versions):
@@ -204,7 +225,11 @@ class Postings:
                 if key not in inside:
                     crossing.setdefault(key, []).append(index)
         for key, indexes in crossing.items():
-            postings.setdefault(key, []).append((number, tuple(sorted(set(indexes)))))
+            found = numbers.get(key)
+            if found is None:
+                found = numbers[key] = array.array("i")
+            found.append(-1 - number)
+            self.partial.setdefault(key, []).append(tuple(sorted(set(indexes))))
 
 
 def _node(corpus: Corpus, key: str, matches: list[Match], total: int | None = None) -> Node:
@@ -306,8 +331,8 @@ def build_nodes(corpus: Corpus) -> dict[str, Node]:
     nodes: dict[str, Node] = {}
     if corpus.entries:
         nodes[""] = _node(corpus, "", everything(corpus))
-    for key, matches in postings.matches.items():
-        nodes.update(nodes_of(corpus, key, matches))
+    for key in postings.keys():
+        nodes.update(nodes_of(corpus, key, postings.matches(key)))
     return nodes
 
 

@@ -70,7 +70,7 @@ class ImageRecord(NamedTuple):
     name: str
     versions: tuple[str, ...]  # every version, private ones included
     lookup_ids: tuple[tuple[str, str], ...]  # (lookup id, "path:line") of private versions
-    files: tuple[tuple[str, str], ...]  # (lowercase release asset name, "path:line") of versions without their own URL
+    files: tuple[tuple[str, int], ...]  # (lowercase release asset name, line) of versions without their own URL
     entry: search.Entry | None
     listing: pages.Listing | None
 
@@ -182,7 +182,7 @@ def _record(image_file: ImageFile, image: Image) -> ImageRecord:
         name=image.name,
         versions=tuple(version.version for version in versions),
         lookup_ids=tuple((version.protection.lookup_id, f"{image.path}:{version.line}") for version in versions if version.protection is not None),
-        files=tuple((version.file.lower(), f"{image.path}:{version.line}") for version in versions if not version.url and id(version) not in duplicates),
+        files=tuple((version.file.lower(), version.line) for version in versions if not version.url and id(version) not in duplicates),
         entry=api.search_entry(image),
         listing=pages.listing(image),
     )
@@ -229,7 +229,7 @@ def _write_nodes(keys: list[str]) -> tuple[int, int]:
         if key == "":
             nodes = search.nodes_of(corpus, "", search.everything(corpus)) if corpus.entries else {}
         else:
-            nodes = search.nodes_of(corpus, key, postings.matches[key])
+            nodes = search.nodes_of(corpus, key, postings.matches(key))
         for node_key, node in nodes.items():
             tree.write(search.node_path(node_key), search.encode_node(corpus, node))
     return tree.files, tree.bytes
@@ -301,10 +301,10 @@ def _cross_check(records: Iterable[ImageRecord], problems: list[Problem]) -> Non
             first = check.lookup_ids.setdefault(lookup_id, here)
             if first != here:
                 problems.append(Problem(record.path, int(here.rsplit(":", 1)[1]), f"protection lookup_id is the same as at {first}; push the version again with its own code"))
-        for file, here in record.files:
-            first = check.files.setdefault(file, here)
-            if first != here:
-                problems.append(Problem(record.path, int(here.rsplit(":", 1)[1]), f"file {file!r} is also used at {first}; every version needs its own release asset name"))
+        for file, line in record.files:
+            first = check.files.setdefault(file, (record.path, line))
+            if first != (record.path, line):
+                problems.append(Problem(record.path, line, f"file {file!r} is also used at {first[0]}:{first[1]}; every version needs its own release asset name"))
 
 
 def _common_files(env, settings: Settings, accounts: dict, records: list[ImageRecord]) -> Iterator[tuple[str, bytes]]:
@@ -506,7 +506,7 @@ def _render_all(header: Header, loaded: Index | None, staging: Path, progress: P
     _job.update(corpus=corpus, postings=postings, staging=staging)
     node_files = node_bytes = 0
     # Large keys first, so that the two workers finish at about the same time.
-    keys = sorted(postings.matches, key=lambda key: (-len(postings.matches[key]), key))
+    keys = sorted(postings.keys(), key=lambda key: (-postings.size(key), key))
     key_chunks = [[""]] + [keys[start::WORKERS * 8] for start in range(WORKERS * 8)]
     with _pool(len(keys)) as pool:
         for chunk_files, chunk_bytes in pool.imap_unordered(_write_nodes, key_chunks):
