@@ -185,7 +185,10 @@ class Postings:
     def __init__(self, corpus: Corpus):
         self.corpus = corpus
         self.numbers: dict[str, array.array] = {}
-        self.partial: dict[str, list[tuple[int, ...]]] = {}
+        # The versions of partial matches as bit masks; masks of 64 versions
+        # or more (rare) are 0 here and kept as tuples in `wide`.
+        self.partial: dict[str, array.array] = {}
+        self.wide: dict[tuple[str, int], tuple[int, ...]] = {}
         self._version_keys: dict[str, tuple[str, ...]] = {}
 
     def keys(self) -> list[str]:
@@ -196,8 +199,18 @@ class Postings:
 
     def matches(self, key: str) -> list[Match]:
         """Return the matches of `key` in search order."""
-        partial = iter(self.partial.get(key, ()))
-        return [(number, None) if number >= 0 else (-1 - number, next(partial)) for number in self.numbers[key]]
+        masks = self.partial.get(key, ())
+        found: list[Match] = []
+        position = 0
+        for number in self.numbers[key]:
+            if number >= 0:
+                found.append((number, None))
+                continue
+            mask = masks[position]
+            versions = self.wide[(key, position)] if mask == 0 else tuple(index for index in range(mask.bit_length()) if mask >> index & 1)
+            found.append((-1 - number, versions))
+            position += 1
+        return found
 
     def add(self, number: int) -> None:
         base, versions = self.corpus.lowered[number]
@@ -229,7 +242,17 @@ class Postings:
             if found is None:
                 found = numbers[key] = array.array("i")
             found.append(-1 - number)
-            self.partial.setdefault(key, []).append(tuple(sorted(set(indexes))))
+            masks = self.partial.get(key)
+            if masks is None:
+                masks = self.partial[key] = array.array("Q")
+            mask = 0
+            for index in indexes:
+                mask |= 1 << index
+            if mask.bit_length() <= 64:
+                masks.append(mask)
+            else:
+                self.wide[(key, len(masks))] = tuple(sorted(set(indexes)))
+                masks.append(0)
 
 
 def _node(corpus: Corpus, key: str, matches: list[Match], total: int | None = None) -> Node:

@@ -215,8 +215,12 @@ def _render_chunk(image_files: list[ImageFile]) -> tuple[list[ImageRecord | None
             continue
         records.append(_record(image_file, image))
         if not problems:
-            for relative, content in image_outputs(env, header.settings, image):
-                tree.write(relative, content)
+            try:
+                for relative, content in image_outputs(env, header.settings, image):
+                    tree.write(relative, content)
+            except FileExistsError:
+                # Another image has the same identity; the check across files reports it.
+                pass
     return records, problems, tree.files, tree.bytes
 
 
@@ -450,7 +454,12 @@ def _full(header: Header, loaded: Index | None, out: Path, started: float, wall_
         shutil.rmtree(spare, ignore_errors=True)
         if loaded is None:
             progress.stage("linking the spare copy")
-            _link_tree(staging, spare)
+            try:
+                _link_tree(staging, spare)
+            except OSError as error:
+                # The site is whole without it; only the next build is a full one.
+                log.warning("cannot keep a spare copy of the site at %s (%s); the next build will render everything", spare, error.strerror)
+                shutil.rmtree(spare, ignore_errors=True)
         replace_folder(staging, out)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)

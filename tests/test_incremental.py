@@ -1,5 +1,6 @@
 """Incremental builds give the same bytes as a full build, and keep the old site whole when interrupted."""
 
+import logging
 import os
 import sys
 import time
@@ -7,9 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from registry_index import progress as progress_module
 from registry_index import site as site_module
 from registry_index.index import load_index
 from registry_index.model import Version
+from registry_index.progress import Progress
 from registry_index.site import GENERATION_FILE, build_site, state_path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
@@ -172,3 +175,43 @@ def test_builds_without_folder_exchange(registry, tmp_path, monkeypatch):
         age(index)
         assert build_site(index, out).mode == "full"
         assert_same_as_full(index, out, tmp_path / str(number))
+
+
+def test_site_is_built_when_the_spare_cannot_be(registry, tmp_path, monkeypatch, caplog):
+    def no_room(source, target):
+        Path(target).mkdir()
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(site_module, "_link_tree", no_room)
+    index, out = registry.root, tmp_path / "site"
+    assert build_site(index, out).mode == "full"
+    assert caplog.messages == [f"cannot keep a spare copy of the site at {tmp_path / '.site.spare'} (No space left on device); the next build will render everything"]
+    assert not (tmp_path / ".site.spare").exists()
+    monkeypatch.undo()
+    registry.images[4].versions.append(new_version(registry.images[4], "9.9.9"))
+    write_image(index, registry.images[4])
+    age(index)
+    assert build_site(index, out).mode == "full"
+    assert_same_as_full(index, out, tmp_path)
+
+
+def test_build_reports_progress_as_log_lines_without_a_terminal(registry, tmp_path, monkeypatch, caplog):
+    monkeypatch.setattr(progress_module, "SHOW_AFTER", 0.0)
+    monkeypatch.setattr(progress_module, "LOG_EVERY", 0.0)
+    caplog.set_level(logging.INFO, logger="registry_index.progress")
+    index, out = registry.root, tmp_path / "site"
+    build_site(index, out, progress=Progress(terminal=False))
+    assert caplog.messages == [
+        "build: listing the index",
+        "build: rendering images (60 steps)",
+        "build: rendering images 60/60",
+        "build: writing search",
+        "build: linking the spare copy",
+    ]
+    caplog.clear()
+    registry.images[4].versions.append(new_version(registry.images[4], "9.9.9"))
+    changed = write_image(index, registry.images[4])
+    past = time.time() - 60
+    os.utime(changed, (past, past))  # only this file: aging all of them would change every file's ctime
+    build_site(index, out, progress=Progress(terminal=False))
+    assert caplog.messages == ["build: listing the index", "build: updating (1 steps)", "build: updating 1/1"]

@@ -6,6 +6,7 @@ import pytest
 
 from registry_index.errors import InvalidIndex
 from registry_index.index import load_index
+from registry_index.site import build_site
 
 VERSION = """\
   - version: "3.0.4"
@@ -24,7 +25,14 @@ def problems_for(index_dir: Path, text: str, relative: str = "images/cycore/redi
     path.write_text(text, encoding="utf-8")
     with pytest.raises(InvalidIndex) as caught:
         load_index(index_dir)
-    return [str(problem) for problem in caught.value.problems]
+    problems = [str(problem) for problem in caught.value.problems]
+    # The build reads image files one at a time in worker processes and checks
+    # the rules across files on compact records: it must find the same problems.
+    with pytest.raises(InvalidIndex) as built:
+        build_site(index_dir, index_dir.parent / "site")
+    assert sorted(str(problem) for problem in built.value.problems) == sorted(problems)
+    assert not (index_dir.parent / "site").exists()
+    return problems
 
 
 def test_good_image_loads(index_dir):

@@ -136,3 +136,18 @@ def test_key_file_escapes_and_back():
 def test_query_with_foreign_character_needs_no_read():
     assert search.normalize_query("réd") is None
     assert search.normalize_query("Redis:1.0") == "redis:1.0"
+
+
+def test_image_with_many_versions(monkeypatch):
+    # Past 64 versions, the versions of a partial match no longer fit a 64-bit mask.
+    monkeypatch.setattr(search, "LIMIT", 50)
+    monkeypatch.setattr(search, "SHOWN", 10)
+    versions = tuple(f"1.{number}" for number in range(99, -1, -1))
+    entries = [Entry("a/many", versions, "1.99", "", "1", "2026-12-04 19:17:10"), Entry("b/few", ("1.5", "2.0"), "2.0", "", "1", "2026-12-04 19:17:10")]
+    site = site_of(Corpus(entries))
+    for query in ["1.5", ":1.5", "y:1.9", "1.", "y:1", "w:1.5", "many:1.50"]:
+        expected = substring_match(entries, query)
+        found, total, truncated, _ = lookup(site, query)
+        assert total == len(expected), query
+        assert found == (expected[:10] if truncated else expected), query
+    assert lookup(site, "y:1.9") == ([f"a/many:1.{number}" for number in (99, 98, 97, 96, 95, 94, 93, 92, 91, 90, 9)], 11, False, 2)
