@@ -61,6 +61,9 @@ def main(
     handler = _StderrHandler()
     handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
     logging.basicConfig(level=level, handlers=[handler], force=True)
+    # PyGithub 2.10's GithubRetry logs each retry at INFO with a wait that
+    # registry_index.ratelimit replaces and logs itself; show its lines with -v only.
+    logging.getLogger("github.GithubRetry").setLevel(logging.DEBUG if verbose else logging.WARNING)
 
 
 def _count(number: int, noun: str) -> str:
@@ -269,21 +272,27 @@ def publish(
     api_url: str = ApiOption,
     write_interval: float = WriteIntervalOption,
 ) -> None:
-    """Copy new .ki files into the registry's release, then build the site."""
+    """Copy new .ki files into the registry's releases, then build the site."""
     from .index import load_index
+    from .progress import Progress
     from .publishing import mirror_assets
     from .site import build_site
 
+    progress = Progress(label="publish")
     try:
         loaded = load_index(index)
-        report = mirror_assets(loaded, _github(token, api_url, write_interval))
-        summary = build_site(loaded, out)
+        report = mirror_assets(loaded, _github(token, api_url, write_interval), progress)
+        progress.done()
+        # From the folder, not the loaded index: the build reads it in worker processes and keeps state for the next one.
+        summary = build_site(index, out, progress=Progress())
     except InvalidIndex as error:
         for problem in error.problems:
             print(problem, file=sys.stderr)
         raise fail(f"{_count(len(error.problems), 'problem')} in {index}; nothing was published")
     except RegistryError as error:
         raise fail(str(error))
+    finally:
+        progress.done()
     print(f"published: {len(report.uploaded)} uploaded, {len(report.present)} already present, {len(report.replaced_partial)} half-uploaded replaced, {len(report.external)} hosted elsewhere")
     print(summary.line())
 

@@ -10,6 +10,8 @@ import hashlib
 import logging
 import os
 import tempfile
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,20 +19,26 @@ import requests
 from github import Auth, Github, GithubException, UnknownObjectException
 from github.GitRelease import GitRelease
 from github.GitReleaseAsset import GitReleaseAsset
-from github.GithubRetry import GithubRetry
 from github.Repository import Repository
 
 from .errors import RegistryError
+from .ratelimit import RateLimitRetry
 
 log = logging.getLogger(__name__)
 
 DEFAULT_API_URL = "https://api.github.com"
 DOWNLOAD_TIMEOUT = 60
+# GitHub's cap on assets in one release, as users report it; GitHub's REST API docs do not state it.
+MAX_RELEASE_ASSETS = 1000
 _CHUNK = 1024 * 1024
 
 
 class HostingError(RegistryError):
     """A GitHub request failed, or a download did not match its index entry."""
+
+
+class ListingTruncated(HostingError):
+    """GitHub stopped a listing at its cap on results; the items before the cap were complete."""
 
 
 class AssetExists(HostingError):
@@ -51,26 +59,56 @@ _FAILURES = (GithubException, requests.RequestException)
 def _describe(error: Exception) -> str:
     if isinstance(error, GithubException):
         message = error.data.get("message") if isinstance(error.data, dict) else None
-        return f"HTTP {error.status}: {message or error.data}"
+        details = [item["message"] for item in _error_items(error) if isinstance(item.get("message"), str)]
+        return f"HTTP {error.status}: {'; '.join([message or str(error.data), *details])}"
     return f"{type(error).__name__}: {error}"
+
+
+def _error_items(error: GithubException) -> list[dict]:
+    items = error.data.get("errors") if isinstance(error.data, dict) else None
+    return [item for item in items if isinstance(item, dict)] if isinstance(items, list) else []
+
+
+def _is_already_exists(error: Exception) -> bool:
+    """Whether GitHub rejected an upload because the release has an asset of that name.
+
+    Other 422 responses, such as a full release, must not be taken for a
+    retried upload that already arrived.
+    """
+    if not isinstance(error, GithubException) or error.status != 422:
+        return False
+    return any(item.get("code") == "already_exists" for item in _error_items(error))
 
 
 class GitHub:
     """A signed-in GitHub client."""
 
-    def __init__(self, token: str, api_url: str = DEFAULT_API_URL, *, seconds_between_writes: float = 1.0, timeout: int = 30):
+    def __init__(
+        self,
+        token: str,
+        api_url: str = DEFAULT_API_URL,
+        *,
+        seconds_between_writes: float = 1.0,
+        timeout: int = 30,
+        max_release_assets: int = MAX_RELEASE_ASSETS,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.time,
+    ):
+        """Sign in with `token`; `sleep` and `clock` serve the waits after rate-limit responses."""
         if not token:
             raise HostingError("no GitHub token; set GITHUB_TOKEN or pass --token")
-        # PyGithub's GithubRetry waits out 403/429 rate-limit responses, honouring Retry-After.
         self.client = Github(
             base_url=api_url.rstrip("/"),
             auth=Auth.Token(token),
             timeout=timeout,
-            retry=GithubRetry(total=6, secondary_rate_wait=60),
+            retry=RateLimitRetry(sleep=sleep, clock=clock, total=6),
             seconds_between_requests=0 if seconds_between_writes == 0 else 0.25,
             seconds_between_writes=seconds_between_writes,
+            # The most GitHub sends per page, so listing 4,096 releases takes 41 requests.
+            per_page=100,
         )
         self.token = token
+        self.max_release_assets = max_release_assets
         self._login: str | None = None
 
     def login(self) -> str:
@@ -121,6 +159,40 @@ class GitHub:
             return repository.get_release(tag)
         except UnknownObjectException:
             pass
+        except _FAILURES as error:
+            raise HostingError(f"cannot read release {tag} of {repository.full_name} ({_describe(error)})") from None
+        return self.create_release(repository, tag)
+
+    def releases(self, repository: Repository) -> Iterator[GitRelease]:
+        """Yield the published releases of `repository`, newest first, each with its assets.
+
+        GitHub lists only the first 1,000 releases and answers the page after
+        them with 422 "Only the first 1000 results are available."; then this
+        raises ListingTruncated after the last release it could list.
+        """
+        try:
+            for release in repository.get_releases():
+                # A draft's download URLs do not work yet, and get_release(tag) does not find it.
+                if not release.draft:
+                    yield release
+        except GithubException as error:
+            if error.status == 422:
+                raise ListingTruncated(f"GitHub listed only part of the releases of {repository.full_name} ({_describe(error)})") from None
+            raise HostingError(f"cannot list the releases of {repository.full_name} ({_describe(error)})") from None
+        except _FAILURES as error:
+            raise HostingError(f"cannot list the releases of {repository.full_name} ({_describe(error)})") from None
+
+    def find_release(self, repository: Repository, tag: str) -> GitRelease | None:
+        """Return the published release `tag` with its assets, or None when there is none."""
+        try:
+            return repository.get_release(tag)
+        except UnknownObjectException:
+            return None
+        except _FAILURES as error:
+            raise HostingError(f"cannot read release {tag} of {repository.full_name} ({_describe(error)})") from None
+
+    def create_release(self, repository: Repository, tag: str) -> GitRelease:
+        """Create the release `tag`; return the existing one when another run created it first."""
         try:
             log.info("creating release %s in %s", tag, repository.full_name)
             return repository.create_git_release(tag, tag, "Kindo image files published by registry-index.")
@@ -146,7 +218,7 @@ class GitHub:
         try:
             asset = release.upload_asset(str(path), name=name, content_type="application/octet-stream")
         except _FAILURES as error:
-            if isinstance(error, GithubException) and error.status == 422:
+            if _is_already_exists(error):
                 raise AssetExists(f"release {release.tag_name} already has an asset named {name}") from None
             raise HostingError(f"upload of {name} to release {release.tag_name} failed ({_describe(error)})") from None
         if asset.name != name:

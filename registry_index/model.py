@@ -7,6 +7,7 @@ into these dataclasses and record every problem they find; cross-file rules
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass, field
 from datetime import date
@@ -87,6 +88,20 @@ def url_problem(value: str) -> str | None:
     return f"URL {value!r} is invalid; give an http:// or https:// URL or leave it empty"
 
 
+# With asset_shards k, files spread over 16**k releases. k=4 already gives
+# 65,536 releases, and creating each one is a rate-limited request.
+MAX_ASSET_SHARDS = 4
+
+
+def asset_shards_problem(value: int) -> str | None:
+    if 0 <= value <= MAX_ASSET_SHARDS:
+        return None
+    return (
+        f"asset_shards {value} is out of range; expected 0 to {MAX_ASSET_SHARDS}: "
+        "0 keeps every file in the release asset_release, k spreads the files over 16^k releases"
+    )
+
+
 @dataclass(frozen=True)
 class Settings:
     """Registry settings from `registry.yaml`."""
@@ -96,10 +111,23 @@ class Settings:
     asset_release: str
     site_url: str
     github_url: str = "https://github.com"
+    asset_shards: int = 0
+
+    def release_tag(self, file: str) -> str:
+        """Return the tag of the release that holds the asset `file`.
+
+        With asset_shards 0 it is asset_release. With k > 0 it is asset_release,
+        '-' and the first k hex digits of the SHA-256 of the file name, so the
+        build and publish compute it alike without asking GitHub.
+        """
+        if self.asset_shards == 0:
+            return self.asset_release
+        digest = hashlib.sha256(file.encode("utf-8")).hexdigest()
+        return f"{self.asset_release}-{digest[:self.asset_shards]}"
 
     def asset_url(self, file: str) -> str:
         """Return the download URL of a release asset of the registry repository."""
-        return f"{self.github_url.rstrip('/')}/{self.repository}/releases/download/{self.asset_release}/{file}"
+        return f"{self.github_url.rstrip('/')}/{self.repository}/releases/download/{self.release_tag(file)}/{file}"
 
 
 @dataclass(frozen=True)
@@ -182,6 +210,7 @@ SETTINGS_FIELDS = [
     Field("asset_release", "str", check=_pattern_check(_RELEASE_TAG, "asset_release", "a release tag such as images")),
     Field("site_url", "str", check=url_problem),
     Field("github_url", "str", required=False, check=url_problem),
+    Field("asset_shards", "int", required=False, check=asset_shards_problem),
 ]
 
 ACCOUNT_FIELDS = [

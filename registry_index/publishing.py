@@ -1,9 +1,11 @@
-"""Publishing after merge: copy each new .ki file into the registry's own release.
+"""Publishing after merge: copy each new .ki file into the registry's own releases.
 
-`publish` is safe to run again after any failure: a file already in the
-release with the same bytes is left alone, a half-uploaded asset is removed and
-uploaded again, and an asset with the same name but other bytes stops the run,
-because a published version must never change.
+Each file goes to the release that `Settings.release_tag` names, which the
+build uses for download URLs too. `publish` is safe to run again after any
+failure: a file already in its release with the same bytes is left alone, a
+half-uploaded asset is removed and uploaded again, and an asset with the same
+name but other bytes stops the run, because a published version must never
+change. A run stopped by a timeout goes on where it stopped when run again.
 """
 
 from __future__ import annotations
@@ -15,14 +17,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import requests
+from github.GitRelease import GitRelease
+from github.GitReleaseAsset import GitReleaseAsset
+from github.Repository import Repository
 
 from . import names
-from .hosting import AssetExists, GitHub, HostingError, download
-from .index import Index
-from .model import Image, Version
-from .model import MAX_ASSET_BYTES
+from .hosting import AssetExists, GitHub, HostingError, ListingTruncated, download
+from .index import SETTINGS_FILE, Index
+from .model import MAX_ASSET_BYTES, MAX_ASSET_SHARDS, Image, Settings, Version
+from .progress import Progress
 
 log = logging.getLogger(__name__)
+
+
+class ReleaseFull(HostingError):
+    """A release would hold more assets than GitHub allows."""
 
 
 @dataclass
@@ -31,9 +40,25 @@ class PublishReport:
     present: list[str] = field(default_factory=list)
     replaced_partial: list[str] = field(default_factory=list)
     external: list[str] = field(default_factory=list)
+    releases_created: list[str] = field(default_factory=list)
 
 
-def _asset_sha256(github: GitHub, asset) -> str:
+@dataclass
+class _ReleaseWork:
+    """One release of the registry: the versions that belong in it and those still to upload."""
+
+    tag: str
+    versions: list[tuple[Image, Version]] = field(default_factory=list)
+    pending: list[tuple[Image, Version]] = field(default_factory=list)
+    # Set once GitHub has been asked; `release` stays None when the release does not exist yet.
+    checked: bool = False
+    release: GitRelease | None = None
+    asset_count: int = 0
+    # Assets by name, kept only for releases with pending uploads.
+    assets: dict[str, GitReleaseAsset] = field(default_factory=dict)
+
+
+def _asset_sha256(asset) -> str:
     """Return the sha256 of a release asset: from GitHub's `digest` when it has one, else by downloading it."""
     digest = getattr(asset, "digest", None)
     if isinstance(digest, str) and digest.startswith("sha256:"):
@@ -47,19 +72,137 @@ def _asset_sha256(github: GitHub, asset) -> str:
     return sha.hexdigest()
 
 
-def _check_present(github: GitHub, release, asset, version: Version, unique: str) -> None:
-    if asset.size != version.size or _asset_sha256(github, asset) != version.sha256:
+def _check_present(tag: str, asset, version: Version, unique: str) -> None:
+    if asset.size != version.size or _asset_sha256(asset) != version.sha256:
         raise HostingError(
-            f"release {release.tag_name} already has an asset {version.file} with other bytes than {unique} "
+            f"release {tag} already has an asset {version.file} with other bytes than {unique} "
             f"(sha256 {version.sha256}); published files are never overwritten, so a maintainer must investigate"
         )
 
 
-def _mirror(github: GitHub, release, assets: dict, image: Image, version: Version, scratch: Path, report: PublishReport) -> None:
+def mirror_assets(index: Index, github: GitHub, progress: Progress | None = None) -> PublishReport:
+    """Make sure every version's file is in its release; raise HostingError on the first conflict.
+
+    Nothing is written to GitHub before every release is known to have room
+    for its new files, so a full release stops the run with nothing changed.
+    """
+    progress = progress or Progress(enabled=False)
+    report = PublishReport()
+    work = _plan(index, report)
+    repository = github.repository(index.settings.repository)
+
+    progress.stage("listing releases")
+    _read_releases(github, repository, work, report, progress)
+
+    _check_room(index.settings, work, github.max_release_assets)
+
+    progress.stage("uploading", total=sum(len(entry.pending) for entry in work.values()))
+    with tempfile.TemporaryDirectory(prefix="registry-index-publish-") as scratch:
+        for tag in sorted(work):
+            entry = work[tag]
+            if not entry.pending:
+                continue
+            if entry.release is None:
+                # Created only now that a file must go in, because creating a release is rate-limited too.
+                entry.release = github.create_release(repository, tag)
+                report.releases_created.append(tag)
+            for image, version in entry.pending:
+                _mirror(github, entry, image, version, Path(scratch), report)
+                progress.advance()
+    return report
+
+
+def _plan(index: Index, report: PublishReport) -> dict[str, _ReleaseWork]:
+    """Group the versions hosted in the registry's releases by release tag."""
+    work: dict[str, _ReleaseWork] = {}
+    for image in index.sorted_images():
+        for version in image.versions:
+            if version.url:
+                report.external.append(names.unique_name(image.author, image.name, version.version))
+                continue
+            tag = index.settings.release_tag(version.file)
+            work.setdefault(tag, _ReleaseWork(tag)).versions.append((image, version))
+    return work
+
+
+def _read_releases(github: GitHub, repository: Repository, work: dict[str, _ReleaseWork], report: PublishReport, progress: Progress) -> None:
+    """Learn what each release in `work` holds, with as few requests as GitHub allows.
+
+    One listing of the releases, 100 a page, carries every release's assets
+    in its JSON, so up to 1,000 releases (asset_shards 0 to 2) cost at most
+    10 requests, however many assets they hold and however few versions are
+    new. GitHub lists no more than 1,000 releases, so with more of them the
+    releases it left out are read one request each by tag. Reads count
+    against GitHub's primary rate limit only, not the content-creation limit.
+    """
+    try:
+        for release in github.releases(repository):
+            entry = work.get(release.tag_name)
+            if entry is not None and not entry.checked:
+                _compare(entry, release, report)
+            progress.advance()
+    except ListingTruncated as truncated:
+        log.info("%s; reading the other releases one by one", truncated)
+        # NOTE: with asset_shards 3 or more this costs a request per unlisted
+        # release on every publish (about 3,100 at asset_shards 3), even when few versions are new.
+        for tag in sorted(work):
+            if not work[tag].checked:
+                release = github.find_release(repository, tag)
+                if release is not None:
+                    _compare(work[tag], release, report)
+                progress.advance()
+    for entry in work.values():
+        if not entry.checked:
+            entry.checked = True
+            entry.pending = list(entry.versions)
+
+
+def _compare(entry: _ReleaseWork, release: GitRelease, report: PublishReport) -> None:
+    """Sort the versions of `entry` into present ones and pending ones, from the assets of `release`."""
+    assets = {asset.name: asset for asset in release.assets}
+    entry.checked = True
+    entry.asset_count = len(assets)
+    for image, version in entry.versions:
+        asset = assets.get(version.file)
+        if asset is not None and asset.state == "uploaded":
+            _check_present(release.tag_name, asset, version, names.unique_name(image.author, image.name, version.version))
+            report.present.append(names.unique_name(image.author, image.name, version.version))
+        else:
+            entry.pending.append((image, version))
+    if entry.pending:
+        entry.release = release
+        entry.assets = {version.file: assets[version.file] for _, version in entry.pending if version.file in assets}
+
+
+def _check_room(settings: Settings, work: dict[str, _ReleaseWork], limit: int) -> None:
+    """Raise ReleaseFull when a release cannot take its new files; a half-uploaded asset is replaced, so it takes no room."""
+    for tag in sorted(work):
+        entry = work[tag]
+        new = sum(1 for _, version in entry.pending if version.file not in entry.assets)
+        if new == 0 or entry.asset_count + new <= limit:
+            continue
+        if settings.asset_shards < MAX_ASSET_SHARDS:
+            fix = (
+                f"raise asset_shards in {SETTINGS_FILE} (now {settings.asset_shards}, at most {MAX_ASSET_SHARDS}) "
+                "to spread the files over more releases. That moves every file to a release with another tag, "
+                "so the next publish uploads all of them again and their download URLs change; "
+                "keep the old releases, so the old URLs still work"
+            )
+        else:
+            fix = f"asset_shards is at its maximum {MAX_ASSET_SHARDS}, so give some versions their own url"
+        raise ReleaseFull(
+            f"release {tag} has {entry.asset_count} assets and {new} more must go in, "
+            f"but GitHub allows at most {limit} assets per release; {fix}"
+        )
+
+
+def _mirror(github: GitHub, entry: _ReleaseWork, image: Image, version: Version, scratch: Path, report: PublishReport) -> None:
     unique = names.unique_name(image.author, image.name, version.version)
-    asset = assets.get(version.file)
+    release = entry.release
+    asset = entry.assets.get(version.file)
     if asset is not None and asset.state == "uploaded":
-        _check_present(github, release, asset, version, unique)
+        # Another publish run uploaded it since the listing; entry.assets was read again after AssetExists.
+        _check_present(entry.tag, asset, version, unique)
         report.present.append(unique)
         return
     if asset is not None:
@@ -68,7 +211,7 @@ def _mirror(github: GitHub, release, assets: dict, image: Image, version: Versio
         report.replaced_partial.append(unique)
     source = version.source or version.url
     if not source:
-        raise HostingError(f"{unique} has no source URL and is not in release {release.tag_name}; push it again")
+        raise HostingError(f"{unique} has no source URL and is not in release {entry.tag}; push it again")
     path, size, sha256 = download(source, min(version.size + 1, MAX_ASSET_BYTES), scratch)
     try:
         if (size, sha256) != (version.size, version.sha256):
@@ -76,10 +219,11 @@ def _mirror(github: GitHub, release, assets: dict, image: Image, version: Versio
         try:
             uploaded = github.upload(release, path, version.file)
         except AssetExists:
-            # A retried upload whose first try reached GitHub: look at what it left.
-            asset = github.assets(release).get(version.file)
+            # A retried upload whose first try reached GitHub, or another publish run: look at what it left.
+            entry.assets = github.assets(release)
+            asset = entry.assets.get(version.file)
             if asset is not None and asset.state == "uploaded":
-                _check_present(github, release, asset, version, unique)
+                _check_present(entry.tag, asset, version, unique)
                 report.uploaded.append(unique)
                 return
             if asset is not None:
@@ -89,26 +233,10 @@ def _mirror(github: GitHub, release, assets: dict, image: Image, version: Versio
             try:
                 uploaded = github.upload(release, path, version.file)
             except AssetExists:
-                raise HostingError(f"upload of {version.file} to release {release.tag_name} failed twice and left a half-uploaded asset; run publish again") from None
+                raise HostingError(f"upload of {version.file} to release {entry.tag} failed twice and left a half-uploaded asset; run publish again") from None
         if uploaded.name != version.file:
             raise HostingError(f"{unique}: GitHub stored asset {version.file} as {uploaded.name}; rename the file in the index to a name of letters, digits, '.', '-' and '_'")
     finally:
         path.unlink(missing_ok=True)
-    log.info("uploaded %s as %s", unique, version.file)
+    log.info("uploaded %s as %s to release %s", unique, version.file, entry.tag)
     report.uploaded.append(unique)
-
-
-def mirror_assets(index: Index, github: GitHub) -> PublishReport:
-    """Make sure every version's file is in the registry's own release; raise HostingError on the first conflict."""
-    repository = github.repository(index.settings.repository)
-    release = github.release(repository, index.settings.asset_release)
-    assets = github.assets(release)
-    report = PublishReport()
-    with tempfile.TemporaryDirectory(prefix="registry-index-publish-") as scratch:
-        for image in index.sorted_images():
-            for version in image.versions:
-                if version.url:
-                    report.external.append(names.unique_name(image.author, image.name, version.version))
-                    continue
-                _mirror(github, release, assets, image, version, Path(scratch), report)
-    return report

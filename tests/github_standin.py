@@ -17,8 +17,9 @@ Typical use in a pytest fixture::
         ...
 
 The stand-in also reproduces GitHub behaviour that clients must cope with. It renames uploaded asset
-names and rejects duplicate asset names with ``422``. It can cap assets per release and apply a
-secondary rate limit on content creation (``403`` with ``Retry-After``). Injected faults give ``502``,
+names and rejects duplicate asset names with ``422``. It can cap assets per release, cap a listing of
+releases at its first results, and apply secondary rate limits on content creation (``403`` or ``429``
+with ``Retry-After``, ``x-ratelimit-reset`` or no hint). Injected faults give ``502``,
 requests that hang past the client timeout, and asset uploads that leave a partial asset.
 """
 
@@ -447,15 +448,24 @@ class ContentRateLimit:
         self.window_seconds = window_seconds
         self._events: dict[str | None, deque[float]] = {}
 
-    def acquire(self, login: str | None, now: float) -> int | None:
-        """Record a request and return None, or return the seconds to wait if the user is over the limit."""
+    def wait(self, login: str | None, now: float) -> int | None:
+        """Return the whole seconds until the user may send another request, or None if it may now."""
         events = self._events.setdefault(login, deque())
         while events and events[0] <= now - self.window_seconds:
             events.popleft()
         if len(events) >= self.max_requests:
             return max(1, math.ceil(events[0] + self.window_seconds - now))
-        events.append(now)
         return None
+
+    def record(self, login: str | None, now: float) -> None:
+        self._events.setdefault(login, deque()).append(now)
+
+    def acquire(self, login: str | None, now: float) -> int | None:
+        """Record a request and return None, or return the seconds to wait if the user is over the limit."""
+        seconds = self.wait(login, now)
+        if seconds is None:
+            self.record(login, now)
+        return seconds
 
 
 # ---------------------------------------------------------------------------------------------
@@ -478,7 +488,14 @@ class GitHubStandIn:
         self.request_log: list[RecordedRequest] = []
         self.faults: list[Fault] = []
         self.max_assets_per_release: int | None = None
-        self.content_rate_limit: ContentRateLimit | None = None
+        self.content_rate_limits: list[ContentRateLimit] = []
+        # How a rate-limited request is answered; see limit_content_creation.
+        self.rate_limit_status = 403
+        self.rate_limit_hint = "retry-after"
+        # At most this many items in one listing, as GitHub's "Only the first 1000 results are available."
+        self.max_listed_results: int | None = None
+        # Seconds since the epoch; tests that simulate waits replace it with their own clock.
+        self.clock: Callable[[], float] = time.time
 
         self._users_by_token: dict[str, User] = {}
         self._ids = itertools.count(1)
@@ -677,14 +694,47 @@ class GitHubStandIn:
         """
         self.max_assets_per_release = max_assets
 
-    def limit_content_creation(self, max_requests: int | None = 80, window_seconds: float = 60.0) -> None:
-        """Reject writes with 403 and ``Retry-After`` once a user sends ``max_requests`` of them per window.
+    def limit_content_creation(
+        self,
+        max_requests: int | None = 80,
+        window_seconds: float = 60.0,
+        *,
+        status: int = 403,
+        hint: str = "retry-after",
+        add: bool = False,
+    ) -> None:
+        """Reject writes once a user sends ``max_requests`` of them per window. None switches every limit off.
 
         Every POST, PUT, PATCH and DELETE counts as content creation. The defaults are GitHub's
-        documented general limit of 80 content-generating requests per minute. None switches it off.
+        documented general limit of 80 content-generating requests per minute; ``add=True`` keeps the
+        limits set before, so a test can apply 80 a minute and 500 an hour together. A rejected request
+        gets ``status`` (403 or 429, which GitHub both sends), the secondary rate limit message and, by
+        ``hint``: ``"retry-after"`` a ``Retry-After`` header with the seconds to wait, ``"reset"``
+        ``x-ratelimit-remaining: 0`` and ``x-ratelimit-reset`` with the epoch second of the end of the
+        wait, or ``"none"`` no header, which leaves the client to back off on its own.
         """
+        if hint not in ("retry-after", "reset", "none"):
+            raise ValueError(f"hint must be 'retry-after', 'reset' or 'none', not {hint!r}.")
+        if status not in (403, 429):
+            raise ValueError(f"status must be 403 or 429, not {status}.")
         with self._lock:
-            self.content_rate_limit = None if max_requests is None else ContentRateLimit(max_requests, window_seconds)
+            if max_requests is None:
+                self.content_rate_limits = []
+                return
+            if not add:
+                self.content_rate_limits = []
+            self.content_rate_limits.append(ContentRateLimit(max_requests, window_seconds))
+            self.rate_limit_status = status
+            self.rate_limit_hint = hint
+
+    def limit_listed_results(self, max_results: int | None = 1000) -> None:
+        """Answer list requests for pages past the first ``max_results`` items with 422. None switches it off.
+
+        GitHub answers ``GET /repos/{owner}/{repo}/releases?per_page=100&page=11`` with 422 "Only the first
+        1000 results are available." (reported by users of repositories with more than 1,000 releases);
+        the stand-in applies the cap to the release listing.
+        """
+        self.max_listed_results = max_results
 
     # Request processing --------------------------------------------------------------------
 
@@ -745,15 +795,25 @@ class GitHubStandIn:
         return user
 
     def _check_rate_limit(self, request: _Request) -> None:
-        limit = self.content_rate_limit
-        if limit is None or request.method not in WRITE_METHODS:
+        if not self.content_rate_limits or request.method not in WRITE_METHODS:
             return
         with self._lock:
             login = request.user.login if request.user else None
-            retry_after = limit.acquire(login, time.monotonic())
-        if retry_after is not None:
-            log.debug("Rate limited %s %s by %s; Retry-After %d s", request.method, request.path, login, retry_after)
-            raise ApiError(403, SECONDARY_RATE_LIMIT_MESSAGE, headers={"Retry-After": str(retry_after)})
+            now = self.clock()
+            waits = [seconds for limit in self.content_rate_limits if (seconds := limit.wait(login, now)) is not None]
+            if not waits:
+                for limit in self.content_rate_limits:
+                    limit.record(login, now)
+                return
+        retry_after = max(waits)
+        log.debug("Rate limited %s %s by %s; wait %d s", request.method, request.path, login, retry_after)
+        headers = {}
+        if self.rate_limit_hint == "retry-after":
+            headers["Retry-After"] = str(retry_after)
+        elif self.rate_limit_hint == "reset":
+            headers["x-ratelimit-remaining"] = "0"
+            headers["x-ratelimit-reset"] = str(math.ceil(now + retry_after))
+        raise ApiError(self.rate_limit_status, SECONDARY_RATE_LIMIT_MESSAGE, headers=headers)
 
     def _record(self, request: _Request, response: _Response | None) -> _Response | None:
         login = request.user.login if request.user else None
@@ -1264,14 +1324,27 @@ class _RestApi:
             raise ApiError(403, f"Must have push access to repository {repository.full_name}.")
         return repository
 
-    def paginate(self, request: _Request, items: list[Any]) -> _Response:
-        """Return one page of ``items`` with a GitHub-style ``Link`` header for the other pages."""
+    def paginate(self, request: _Request, items: list[Any], max_results: int | None = None) -> _Response:
+        """Return one page of ``items`` with a GitHub-style ``Link`` header for the other pages.
+
+        With ``max_results``, only that many items can be listed and a page after them gets 422.
+        """
         try:
             per_page = min(max(int(request.query.get("per_page", DEFAULT_PER_PAGE)), 1), MAX_PER_PAGE)
             page = max(int(request.query.get("page", 1)), 1)
         except ValueError:
             raise ApiError(422, "Invalid value for page or per_page. Both must be integers.") from None
+        if max_results is not None:
+            if (page - 1) * per_page >= max_results and items:
+                raise ApiError(422, f"Only the first {max_results} results are available.")
+            end = min(page * per_page, max_results)
+            page_items = items[(page - 1) * per_page : end]
+        else:
+            page_items = items[(page - 1) * per_page : page * per_page]
         last_page = max(math.ceil(len(items) / per_page), 1)
+        if len(page_items) < per_page and (page - 1) * per_page + len(page_items) < len(items):
+            # A page cut short by max_results still links to the next one, which is then refused.
+            last_page = max(last_page, page + 1)
         headers = {}
         if last_page > 1:
             links = []
@@ -1281,7 +1354,7 @@ class _RestApi:
                     query = urllib.parse.urlencode({**request.query, "per_page": per_page, "page": number})
                     links.append(f'<{self.standin.root_url}{request.path}?{query}>; rel="{relation}"')
             headers["Link"] = ", ".join(links)
-        return _Response(200, items[(page - 1) * per_page : page * per_page], headers)
+        return _Response(200, page_items, headers)
 
     def find_pull(self, request: _Request) -> tuple[Repository, PullRequest]:
         repository = self.repository(request)
@@ -1793,7 +1866,7 @@ class _RestApi:
             for release in sorted(repository.releases.values(), key=lambda release: -release.id)
             if can_push or not release.draft
         ]
-        return self.paginate(request, releases)
+        return self.paginate(request, releases, self.standin.max_listed_results)
 
     @_route("GET", _REPO + r"/releases/latest")
     def get_latest_release(self, request: _Request) -> _Response:

@@ -590,7 +590,7 @@ def test_rate_limit_off_by_default(standin, maintainer):
     for number in range(100):
         repository.create_file(f"index/{number}.yaml", f"Add {number}", "x")
 
-    assert standin.content_rate_limit is None
+    assert standin.content_rate_limits == []
     assert len(standin.history("kindo/registry")) == 101
 
 
