@@ -14,9 +14,9 @@ substring of some unique name:
 - every key one character longer than a truncated key of PREFIX_LENGTH or
   more characters has a node as well.
 
-A node groups its versions by image, and an image's display fields are written
-once per node, not once per version: the sizes that decided the site's size
-at 100,000 images (see docs/benchmarks.md).
+A node groups its versions by image and writes an image's display fields
+once, not once per version, because those copies made up most of the site
+(see docs/benchmarks.md).
 
 `plan_lookup` and `answer` are the client side of the rule; `serve`, the
 benchmark and the browse page follow the same steps. A key with no node has no
@@ -39,8 +39,8 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 PREFIX_LENGTH = 3
-# A node lists every match when there are at most LIMIT; a truncated node
-# lists the first SHOWN, as many as the hub's search answers.
+# A node lists every match when there are at most LIMIT. A truncated node
+# lists the first SHOWN, as many as the hub's search returned.
 LIMIT = 1000
 SHOWN = 100
 # A key never grows past this many characters; a node at this length is
@@ -221,7 +221,7 @@ class Postings:
             if found is None:
                 found = numbers[key] = array.array("i")
             found.append(number)
-        # Keys that reach past the base hold ':' or lie in the version.
+        # Keys that reach past the base contain ':' or lie in the version.
         crossing: dict[str, list[int]] = {}
         for index, version in enumerate(versions):
             keys = self._version_keys.get(version)
@@ -290,7 +290,7 @@ def _children(corpus: Corpus, key: str, matches: list[Match]) -> dict[str, list[
                 if start + length < len(base):
                     every.add(base[start:start + length + 1])
                 else:
-                    # The child ends in ':', which only unique names hold, not the base.
+                    # The child ends in ':', which only unique names contain, not the base.
                     some.setdefault(key + ":", set()).update(range(len(lowered)))
                 start = base.find(key, start + 1)
             # Occurrences inside a version (a key without ':' cannot cross into one).
@@ -379,7 +379,7 @@ def update_nodes(
 ) -> tuple[dict[str, Node], set[str]]:
     """Return the nodes to write and the keys whose nodes to remove after `old` entries were replaced by `new` ones.
 
-    `corpus` holds the entries after the change; `read_node` reads a node of
+    `corpus` contains the entries after the change; `read_node` reads a node of
     the site before the change and `existing` lists the keys of its nodes.
     The result equals what `build_nodes` gives for `corpus`, restricted to
     the keys that changed.
@@ -423,7 +423,7 @@ def update_nodes(
             continue
         if node.total and not node.complete and before is not None and not before["complete"]:
             # Truncated before and after: only the nodes on the changed names' paths change,
-            # and they are found among the entries that hold the key.
+            # and they are found among the entries that contain the key.
             candidates = [(number, None) for number in corpus.holding(key)]
             node.splits = _update_subtree(corpus, key, candidates, before.get("splits", []), changed_keys, below.get(key, []), written, removed)
         else:
@@ -542,7 +542,7 @@ def plan_lookup(query: str, first: dict | None) -> str | None:
 def answer(query: str, node: dict | None) -> tuple[list[list], int, bool]:
     """Return (images, total, truncated) for `query` from the last node read.
 
-    Each image is a node entry whose version list holds only the versions
+    Each image is a node entry whose version list contains only the versions
     that match `query`.
     """
     if node is None:
@@ -562,5 +562,5 @@ def answer(query: str, node: dict | None) -> tuple[list[list], int, bool]:
 
 
 def unique_names(images: list[list]) -> list[str]:
-    """Return the unique names `author/name:version` of answer entries, in order."""
+    """Return the unique names `author/name:version` of the entries that `answer` returns, in order."""
     return [f"{entry[0]}:{version}" for entry in images for version in entry[1]]

@@ -9,9 +9,9 @@ in memory.
 
 The build also leaves a spare copy of the site (hard links, so it costs no
 file data) and a state file. The next build compares the image files' stat
-keys with the state; when only image files changed, it brings the spare up
+keys with the state. When only image files changed, it brings the spare up
 to date, applies the changes to it, and exchanges it with the site in one
-rename. The old site becomes the spare. The result has the same bytes as a
+rename, so the old site becomes the spare. The result has the same bytes as a
 full build of the same index (tests/test_incremental.py).
 """
 
@@ -62,7 +62,7 @@ WORKERS = 2
 
 
 class ImageRecord(NamedTuple):
-    """What the build remembers of one image file to rebuild without reading it again."""
+    """The record of one image file that lets a later build skip reading it again."""
 
     key: FileKey
     path: str  # as messages show it
@@ -659,13 +659,13 @@ def _incremental(header: Header, out: Path, started: float, wall_clock: int, pro
         key = state.keys.get(image_file.relative)
         if key is None or key != image_file.key or image_file.key[0] >= racy:
             changed.append(image_file)
-    gone = [relative for relative in state.keys if relative not in listed]
-    if not changed and not gone:
+    removed_files = [relative for relative in state.keys if relative not in listed]
+    if not changed and not removed_files:
         return BuildSummary(len(state.keys), 0, 0, 0, time.monotonic() - started, out, "nothing changed")
     spare = _spare_ready(out, state)
     if spare is None:
         return None
-    progress.stage("updating", total=len(changed) + len(gone))
+    progress.stage("updating", total=len(changed) + len(removed_files))
     env = pages.environment()
     settings = header.settings
     problems: list[Problem] = []
@@ -686,7 +686,7 @@ def _incremental(header: Header, out: Path, started: float, wall_clock: int, pro
     if problems:
         raise InvalidIndex(problems)
 
-    old_records = [state.records[relative] for relative in gone] + [state.records[f.relative] for f in changed if f.relative in state.records]
+    old_records = [state.records[relative] for relative in removed_files] + [state.records[f.relative] for f in changed if f.relative in state.records]
     old_images = [_old_image(record) for record in old_records]
     tree = Tree(spare, replace=True)
     tree.write(GENERATION_FILE, b"dirty\n")
@@ -738,13 +738,13 @@ def _incremental(header: Header, out: Path, started: float, wall_clock: int, pro
         log.info("this system cannot exchange two folders in one step; building in full")
         return None
     _save_state(out, State(STATE_FORMAT, state.fingerprint, token, state.generation, wall_clock, records, changed_paths + [GENERATION_FILE], removed))
-    progress.advance(len(changed) + len(gone))
+    progress.advance(len(changed) + len(removed_files))
     counts = _counts(records.values())
     return BuildSummary(counts["images"], counts["versions"], tree.files, tree.bytes, time.monotonic() - started, out, "incremental")
 
 
 def _old_image(record: ImageRecord) -> list[str]:
-    """Return the paths of the API files and page that an image's record says the site holds for it."""
+    """Return the paths of the API files and pages that the site contains for the image of `record`."""
     paths = [api.pull_path(record.author, record.name, version) for version in record.versions]
     paths += [api.private_path(lookup_id) for lookup_id, _ in record.lookup_ids]
     paths.append(api.pull_path(record.author, record.name, names.LATEST))

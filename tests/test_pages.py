@@ -186,7 +186,7 @@ def test_sample_image_page(sample_index, tmp_path):
 
 
 def test_image_page_of_ten_versions_under_3000_bytes(index_dir):
-    """An image like those of benchmarks/synthetic.py: most of a registry's pages are image pages, so their size sets the site's."""
+    """An image like those of benchmarks/synthetic_registry.py: most of a registry's pages are image pages, so their size sets the site's."""
     index = load_index(index_dir)
     versions = [
         Version(f"4.8.{patch}", f"acme316-airflow-java-4.8.{patch}.ki", 570193478, f"{patch:x}" * 64, "2018-06-08 07:19:06", "acme316",
