@@ -195,7 +195,7 @@ def test_site_is_built_when_the_spare_cannot_be(registry, tmp_path, monkeypatch,
     assert_same_as_full(index, out, tmp_path)
 
 
-def test_build_reports_progress_as_log_lines_without_a_terminal(registry, tmp_path, monkeypatch, caplog):
+def test_progress_lines_without_terminal(registry, tmp_path, monkeypatch, caplog):
     monkeypatch.setattr(progress_module, "SHOW_AFTER", 0.0)
     monkeypatch.setattr(progress_module, "LOG_EVERY", 0.0)
     caplog.set_level(logging.INFO, logger="registry_index.progress")
