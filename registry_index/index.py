@@ -120,7 +120,7 @@ def read_header(root: Path | str) -> Header:
     settings = _load_settings(root, problems)
     _check_unexpected(root, problems)
     accounts = _load_accounts(root, problems)
-    return Header(root, settings, accounts, _list_images(root, problems), problems)
+    return Header(root, settings, accounts, list_images(root, problems), problems)
 
 
 class CrossCheck:
@@ -253,7 +253,7 @@ def _load_accounts(root: Path, problems: list[Problem]) -> dict[str, Account]:
     return accounts
 
 
-def _list_images(root: Path, problems: list[Problem]) -> list[ImageFile]:
+def list_images(root: Path, problems: list[Problem]) -> list[ImageFile]:
     """List the image files in search order: by author folder, then by file name without `.yaml`.
 
     One directory scan and one lstat per file: at 100,000 images the listing

@@ -37,7 +37,7 @@ from typing import NamedTuple
 from . import api, names, pages, search
 from .errors import InvalidIndex, Problem, SiteError
 from .fileio import exchange_folders, replace_folder
-from .index import CrossCheck, FileKey, Header, Index, ImageFile, read_header, read_image
+from .index import ACCOUNTS_DIR, SETTINGS_FILE, CrossCheck, FileKey, Header, Index, ImageFile, file_key, list_images, read_header, read_image
 from .model import Image, Settings
 from .progress import Progress
 
@@ -91,6 +91,8 @@ class State:
     records: dict[str, ImageRecord]  # by image file path relative to the index, in search order
     written: list[str]
     removed: list[str]
+    inputs: dict[str, FileKey]  # stat keys of the settings and account files when the build began
+    code: str  # hash of this code and the templates
 
 
 @dataclass(frozen=True)
@@ -162,12 +164,58 @@ def fingerprint(header: Header) -> str:
     digest = hashlib.sha256()
     digest.update(repr(header.settings).encode())
     digest.update(repr(sorted(header.accounts.items())).encode())
+    digest.update(code_fingerprint().encode())
+    return digest.hexdigest()
+
+
+def code_fingerprint() -> str:
+    """Return a hash of this package's code and templates."""
+    digest = hashlib.sha256()
     folder = Path(__file__).resolve().parent
     for path in sorted(folder.glob("*.py")) + sorted(pages.templates_folder().rglob("*")):
         if path.is_file():
             digest.update(path.name.encode())
             digest.update(path.read_bytes())
     return digest.hexdigest()
+
+
+def _input_keys(root: Path) -> dict[str, FileKey]:
+    """Return the stat keys of the settings file and the account files, by path relative to the index."""
+    keys: dict[str, FileKey] = {}
+    for relative in [SETTINGS_FILE, *(f"{ACCOUNTS_DIR}/{name}" for name in sorted(_names(root / ACCOUNTS_DIR)))]:
+        try:
+            keys[relative] = file_key(os.lstat(root / relative))
+        except OSError:
+            keys[relative] = (0, 0, 0, 0)
+    return keys
+
+
+def _names(folder: Path) -> list[str]:
+    try:
+        return os.listdir(folder)
+    except OSError:
+        return []
+
+
+def _up_to_date(root: Path, out: Path, started: float) -> BuildSummary | None:
+    """Return a summary when the site at `out` was built from exactly these files and this code, without reading any of them; else None."""
+    if not (out / MARKER).is_file():
+        return None
+    state = _load_state(out)
+    if state is None:
+        return None
+    racy = state.started - RACY_NANOSECONDS
+    inputs = _input_keys(root)
+    if inputs != state.inputs or any(key[0] >= racy for key in inputs.values()) or state.code != code_fingerprint():
+        return None
+    problems: list[Problem] = []
+    image_files = list_images(root, problems)
+    if problems or len(image_files) != len(state.keys):
+        return None
+    for image_file in image_files:
+        if state.keys.get(image_file.relative) != image_file.key or image_file.key[0] >= racy:
+            return None
+    return BuildSummary(len(state.keys), 0, 0, 0, time.monotonic() - started, out, "nothing changed")
 
 
 def _record(image_file: ImageFile, image: Image) -> ImageRecord:
@@ -415,11 +463,19 @@ def build_site(source: Index | Path | str, out: Path | str, incremental: bool = 
     wall_clock = time.time_ns()
     progress = progress or Progress(enabled=False)
     out = Path(os.path.abspath(out))
+    inputs: dict[str, FileKey] = {}
     if isinstance(source, Index):
         header = Header(source.root, source.settings, source.accounts, [], [])
         loaded = source
     else:
         progress.stage("listing the index")
+        root = Path(source)
+        if incremental and root.is_dir():
+            # Checking stat keys alone is enough to say nothing changed.
+            summary = _up_to_date(root, out, started)
+            if summary is not None:
+                return summary
+        inputs = _input_keys(root)
         header = read_header(source)
         loaded = None
     _check_out(header.root, out)
@@ -429,17 +485,17 @@ def build_site(source: Index | Path | str, out: Path | str, incremental: bool = 
     if header.settings is None or (header.problems and loaded is None):
         raise InvalidIndex(header.problems)
     if incremental and loaded is None:
-        summary = _incremental(header, out, started, wall_clock, progress)
+        summary = _incremental(header, out, started, wall_clock, progress, inputs)
         if summary is not None:
             progress.done()
             return summary
-    summary = _full(header, loaded, out, started, wall_clock, progress)
+    summary = _full(header, loaded, out, started, wall_clock, progress, inputs)
     progress.done()
     log.debug("%s", summary.line())
     return summary
 
 
-def _full(header: Header, loaded: Index | None, out: Path, started: float, wall_clock: int, progress: Progress) -> BuildSummary:
+def _full(header: Header, loaded: Index | None, out: Path, started: float, wall_clock: int, progress: Progress, inputs: dict[str, FileKey]) -> BuildSummary:
     token = secrets.token_hex(8)
     out.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale_staging(out)
@@ -465,7 +521,7 @@ def _full(header: Header, loaded: Index | None, out: Path, started: float, wall_
         shutil.rmtree(staging, ignore_errors=True)
         raise
     if loaded is None:
-        _save_state(out, State(STATE_FORMAT, fingerprint(header), token, "", wall_clock, records, [], []))
+        _save_state(out, State(STATE_FORMAT, fingerprint(header), token, "", wall_clock, records, [], [], inputs, code_fingerprint()))
     counts = _counts(records.values())
     return BuildSummary(counts["images"], counts["versions"], files + tree.files, size + tree.bytes, time.monotonic() - started, out)
 
@@ -552,7 +608,10 @@ def _save_state(out: Path, state: State) -> None:
     """Write the state beside the site: first the file keys, which a build that finds nothing changed reads alone, then the records."""
     path = state_path(out)
     temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    head = (state.format, state.fingerprint, state.generation, state.previous, state.started, {relative: record.key for relative, record in state.records.items()})
+    head = (
+        state.format, state.fingerprint, state.generation, state.previous, state.started,
+        {relative: record.key for relative, record in state.records.items()}, state.inputs, state.code,
+    )
     records = [(relative, *_record_fields(record)) for relative, record in state.records.items()]
     with open(temporary, "wb") as stream:
         pickle.dump(head, stream, protocol=pickle.HIGHEST_PROTOCOL)
@@ -588,7 +647,7 @@ class StoredState:
         with open(self.path, "rb") as stream:
             head = pickle.load(stream)
             self._offset = stream.tell()
-        self.format, self.fingerprint, self.generation, self.previous, self.started, self.keys = head
+        self.format, self.fingerprint, self.generation, self.previous, self.started, self.keys, self.inputs, self.code = head
         self._rest = None
 
     def _load_rest(self) -> tuple:
@@ -645,7 +704,7 @@ def _spare_ready(out: Path, state: State) -> Path | None:
     return spare
 
 
-def _incremental(header: Header, out: Path, started: float, wall_clock: int, progress: Progress) -> BuildSummary | None:
+def _incremental(header: Header, out: Path, started: float, wall_clock: int, progress: Progress, inputs: dict[str, FileKey]) -> BuildSummary | None:
     """Update the site at `out` for the image files that changed; return None when a full build is needed."""
     if not (out / MARKER).is_file():
         return None
@@ -737,7 +796,7 @@ def _incremental(header: Header, out: Path, started: float, wall_clock: int, pro
     if not exchange_folders(spare, out):
         log.info("this system cannot exchange two folders in one step; building in full")
         return None
-    _save_state(out, State(STATE_FORMAT, state.fingerprint, token, state.generation, wall_clock, records, changed_paths + [GENERATION_FILE], removed))
+    _save_state(out, State(STATE_FORMAT, state.fingerprint, token, state.generation, wall_clock, records, changed_paths + [GENERATION_FILE], removed, inputs, code_fingerprint()))
     progress.advance(len(changed) + len(removed_files))
     counts = _counts(records.values())
     return BuildSummary(counts["images"], counts["versions"], tree.files, tree.bytes, time.monotonic() - started, out, "incremental")

@@ -215,3 +215,12 @@ def test_progress_lines_without_terminal(registry, tmp_path, monkeypatch, caplog
     os.utime(changed, (past, past))  # only this file: aging all of them would change every file's ctime
     build_site(index, out, progress=Progress(terminal=False))
     assert caplog.messages == ["build: listing the index", "build: updating (1 steps)", "build: updating 1/1"]
+
+
+def test_account_change_is_seen_without_image_changes(registry, tmp_path):
+    index, out = registry.root, tmp_path / "site"
+    build_site(index, out)
+    account = sorted((index / "accounts").iterdir())[0]
+    account.write_text(account.read_text().replace('created: "2026-12-04T19:17:10Z"', 'created: "2026-12-05T00:00:00Z"'))
+    assert build_site(index, out).mode == "full"
+    assert build_site(index, out).mode == "nothing changed"
