@@ -13,16 +13,20 @@ keys with the state. When only image files changed, it brings the spare up
 to date, applies the changes to it, and exchanges it with the site in one
 rename, so the old site becomes the spare. The result has the same bytes as a
 full build of the same index (tests/test_incremental.py).
+
+NOTE: the site and the spare share files through hard links, and neither is
+checked file by file. A file edited in place in either folder stays until
+`build --full`; edit the index, never the built folders.
 """
 
 from __future__ import annotations
 
 import hashlib
+import fcntl
 import logging
 import marshal
 import multiprocessing
 import os
-import pickle
 import secrets
 import shutil
 import signal
@@ -425,6 +429,19 @@ def _spare(out: Path) -> Path:
     return out.with_name(f".{out.name}.spare")
 
 
+def _discard_spare(spare: Path) -> None:
+    """Remove the spare folder so that no later build can take a half-removed one for a copy of the site."""
+    if spare.is_symlink() or spare.is_file():
+        spare.unlink()
+        return
+    if not spare.exists():
+        return
+    # One rename first: a build killed while deleting leaves a folder no one reads.
+    retired = spare.with_name(f"{spare.name}.old-{os.getpid()}")
+    os.rename(spare, retired)
+    shutil.rmtree(retired, ignore_errors=True)
+
+
 def _remove_stale_staging(out: Path) -> None:
     """Remove staging folders and unfinished state files that an interrupted build left beside `out`."""
     for entry in out.parent.glob(f".{out.name}.staging-*"):
@@ -432,6 +449,8 @@ def _remove_stale_staging(out: Path) -> None:
         shutil.rmtree(entry, ignore_errors=True)
     for entry in out.parent.glob(f".{out.name}.state.*.tmp"):
         entry.unlink(missing_ok=True)
+    for entry in out.parent.glob(f".{out.name}.spare.old-*"):
+        shutil.rmtree(entry, ignore_errors=True)
 
 
 def write_site(files: Iterable[tuple[str, bytes]], out: Path) -> tuple[int, int]:
@@ -457,8 +476,17 @@ def build_site(source: Index | Path | str, out: Path | str, incremental: bool = 
     """Render the site of the index `source` (a folder, or an index already loaded) into `out`.
 
     With `incremental`, a site that this build wrote before is updated in
-    place of a full build when only image files changed.
+    place of a full build when only image files changed. Two builds into
+    one `out` run one after the other: the second waits for the first.
     """
+    out = Path(os.path.abspath(out))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(out.with_name(f".{out.name}.lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _build(source, out, incremental, progress)
+
+
+def _build(source: Index | Path | str, out: Path, incremental: bool, progress: Progress | None) -> BuildSummary:
     started = time.monotonic()
     wall_clock = time.time_ns()
     progress = progress or Progress(enabled=False)
@@ -507,7 +535,7 @@ def _full(header: Header, loaded: Index | None, out: Path, started: float, wall_
             tree.write(GENERATION_FILE, f"{token}\n".encode())
         os.chmod(staging, 0o755)
         spare = _spare(out)
-        shutil.rmtree(spare, ignore_errors=True)
+        _discard_spare(spare)
         if loaded is None:
             progress.stage("linking the spare copy")
             try:
@@ -614,8 +642,11 @@ def _save_state(out: Path, state: State) -> None:
     )
     records = [(relative, *_record_fields(record)) for relative, record in state.records.items()]
     with open(temporary, "wb") as stream:
-        pickle.dump(head, stream, protocol=pickle.HIGHEST_PROTOCOL)
-        # marshal reads plain tuples several times faster than pickle reads dataclasses.
+        # marshal holds plain data only, so a state file planted beside the
+        # site cannot run code the way a pickle can. The head's length comes first.
+        head_bytes = marshal.dumps(head)
+        stream.write(len(head_bytes).to_bytes(8, "big"))
+        stream.write(head_bytes)
         stream.write(marshal.dumps((records, state.written, state.removed)))
     os.replace(temporary, path)
 
@@ -645,7 +676,10 @@ class StoredState:
     def __init__(self, out: Path):
         self.path = state_path(out)
         with open(self.path, "rb") as stream:
-            head = pickle.load(stream)
+            length = int.from_bytes(stream.read(8), "big")
+            if length > os.fstat(stream.fileno()).st_size:
+                raise ValueError(f"state file {self.path} is damaged")
+            head = marshal.loads(stream.read(length))
             self._offset = stream.tell()
         self.format, self.fingerprint, self.generation, self.previous, self.started, self.keys, self.inputs, self.code = head
         self._rest = None
@@ -675,7 +709,7 @@ def _load_state(out: Path) -> StoredState | None:
     """Return the state of the site at `out`, or None when there is none that describes it."""
     try:
         state = StoredState(out)
-    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, TypeError, ValueError, ImportError):
+    except (OSError, EOFError, TypeError, ValueError):
         return None
     if state.format != STATE_FORMAT or state.generation != _generation(out):
         return None
@@ -685,6 +719,8 @@ def _load_state(out: Path) -> StoredState | None:
 def _spare_ready(out: Path, state: State) -> Path | None:
     """Bring the spare folder to the site's generation, or return None when it cannot be."""
     spare = _spare(out)
+    if spare.is_symlink() or not spare.is_dir():
+        return None
     generation = _generation(spare)
     if generation == state.generation:
         return spare
@@ -721,6 +757,10 @@ def _incremental(header: Header, out: Path, started: float, wall_clock: int, pro
     removed_files = [relative for relative in state.keys if relative not in listed]
     if not changed and not removed_files:
         return BuildSummary(len(state.keys), 0, 0, 0, time.monotonic() - started, out, "nothing changed")
+    try:
+        state.records
+    except (EOFError, TypeError, ValueError):
+        return None  # a damaged state: build in full
     spare = _spare_ready(out, state)
     if spare is None:
         return None

@@ -224,3 +224,70 @@ def test_account_change_is_seen_without_image_changes(registry, tmp_path):
     account.write_text(account.read_text().replace('created: "2026-12-04T19:17:10Z"', 'created: "2026-12-05T00:00:00Z"'))
     assert build_site(index, out).mode == "full"
     assert build_site(index, out).mode == "nothing changed"
+
+
+def test_spare_half_removed_by_a_kill_is_not_reused(registry, tmp_path, monkeypatch):
+    index, out = registry.root, tmp_path / "site"
+    build_site(index, out)
+    real_rmtree = site_module.shutil.rmtree
+
+    def killed_half_way(path, ignore_errors=False):
+        files = sorted(Path(path).rglob("*.json"))
+        for file in files[: len(files) // 2]:
+            file.unlink()
+        raise KeyboardInterrupt  # stands for SIGKILL: the build stops here
+
+    monkeypatch.setattr(site_module.shutil, "rmtree", killed_half_way)
+    with pytest.raises(KeyboardInterrupt):
+        build_site(index, out, incremental=False)
+    monkeypatch.setattr(site_module.shutil, "rmtree", real_rmtree)
+    registry.images[4].versions.append(new_version(registry.images[4], "9.9.9"))
+    write_image(index, registry.images[4])
+    age(index)
+    assert build_site(index, out).mode == "full"
+    assert_same_as_full(index, out, tmp_path)
+    assert sorted(path.name for path in tmp_path.iterdir() if path.name.startswith(".site")) == [".site.lock", ".site.spare", ".site.state"]
+
+
+def test_symlinked_spare_is_never_followed(registry, tmp_path):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "important.txt").write_text("keep")
+    (tmp_path / ".site.spare").symlink_to(elsewhere)
+    index, out = registry.root, tmp_path / "site"
+    build_site(index, out)
+    assert [path.name for path in elsewhere.iterdir()] == ["important.txt"]
+    assert (tmp_path / ".site.spare").is_dir() and not (tmp_path / ".site.spare").is_symlink()
+    assert not out.is_symlink()
+
+
+def test_planted_state_file_runs_no_code(registry, tmp_path):
+    import pickle
+
+    class Payload:
+        def __reduce__(self):
+            return (os.system, (f"touch {tmp_path / 'ran'}",))
+
+    index, out = registry.root, tmp_path / "site"
+    build_site(index, out)
+    state_path(out).write_bytes(pickle.dumps(Payload()))
+    assert build_site(index, out).mode == "full"
+    assert not (tmp_path / "ran").exists()
+
+
+def test_builds_at_once_run_one_after_the_other(registry, tmp_path):
+    import threading
+
+    index, out = registry.root, tmp_path / "site"
+    build_site(index, out)
+    registry.images[4].versions.append(new_version(registry.images[4], "9.9.9"))
+    write_image(index, registry.images[4])
+    age(index)
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(build_site(index, out).mode)) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(results) == ["incremental", "nothing changed"]
+    assert_same_as_full(index, out, tmp_path)
