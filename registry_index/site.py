@@ -498,6 +498,7 @@ def _build(source: Index | Path | str, out: Path, incremental: bool, progress: P
     else:
         progress.stage("listing the index")
         root = Path(source)
+        _remove_stale_staging(out)
         if incremental and root.is_dir():
             # Checking stat keys alone is enough to say nothing changed.
             summary = _up_to_date(root, out, started)

@@ -130,7 +130,7 @@ def test_failed_build_keeps_previous_site(sample_index, tmp_path):
     with pytest.raises(RuntimeError):
         write_site(files_then_crash(), site)
     assert {p: p.read_bytes() for p in site.rglob("*") if p.is_file()} == before
-    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".site")] == []
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".site")] == [".site.lock"]
 
 
 def test_build_refuses_foreign_folder(sample_index, tmp_path):

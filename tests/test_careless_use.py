@@ -116,7 +116,9 @@ def test_serve_assets_ignores_links_and_other_files(sample_index, tmp_path, runn
 def test_serve_port_out_of_range():
     result = runner.invoke(app, ["serve", "--port", "70000"])
     assert result.exit_code == 2
-    assert "'--port': Input should be less than or equal to 65535" in result.output
+    # The wording is typer's and changes between its versions; the option and the limit stay.
+    assert "'--port'" in result.output
+    assert "65535" in result.output
 
 
 @pytest.mark.parametrize("reference", ["a/b/c", "", "cycore/redis:1:2", "cycore/"])
