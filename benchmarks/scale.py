@@ -82,8 +82,8 @@ def cpu_model() -> str:
 # Linux carries a process's peak RSS across fork and exec, so a command
 # started from this process, which contains the whole synthetic registry, would
 # report at least this process's RSS. Commands are started from a small
-# launcher process instead, started before anything large is loaded; its own
-# RSS (about 10 MiB) is the floor of every figure.
+# launcher process instead, started before anything large is loaded. Its own
+# RSS (about 10 MiB in the runs here) is the floor of every figure.
 _LAUNCHER_CODE = """
 import json, os, subprocess, sys, time
 for line in sys.stdin:

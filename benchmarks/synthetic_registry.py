@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from registry_index.editing import render_image_yaml  # noqa: E402
 from registry_index.model import Image, Version  # noqa: E402
 
-# Words that image names on container and package hubs are made of; names
+# Words that image names on container and package hubs are made of. Names
 # share them, so search keys such as "redis" or "-exp" match many images.
 WORDS = """
 redis nginx tengine mysql postgres mongo mariadb sqlite kafka zookeeper rabbitmq

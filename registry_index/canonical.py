@@ -49,7 +49,12 @@ def _parse(text: str) -> tuple[dict, list[tuple[int, dict]]] | None:
     for number, (indent, key, quoted, digits) in enumerate(_LINE_PATTERN.findall(text), start=1):
         if not key:
             continue  # a comment or an empty line
-        value = quoted[1:-1] if quoted else int(digits) if digits else None
+        if quoted:
+            value = quoted[1:-1]
+        elif digits:
+            value = int(digits)
+        else:
+            value = None
         if not indent:
             in_list = False
             if key in top:

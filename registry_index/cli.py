@@ -130,9 +130,9 @@ def build(
 ) -> None:
     """Render the static API and pages into the output folder.
 
-    When the output folder holds a site built from the same settings,
+    When the output folder contains a site built from the same settings,
     accounts and templates, only what the changed image files touch is
-    rendered again; the result is the same as a full build.
+    rendered again, and the result is the same as a full build.
     """
     from .progress import Progress
     from .site import build_site

@@ -70,7 +70,7 @@ def _error_items(error: GithubException) -> list[dict]:
 
 
 def _is_already_exists(error: Exception) -> bool:
-    """Whether GitHub rejected an upload because the release has an asset of that name.
+    """Return whether GitHub rejected an upload because the release has an asset of that name.
 
     Other 422 responses, such as a full release, must not be taken for a
     retried upload that already arrived.

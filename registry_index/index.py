@@ -102,7 +102,7 @@ class ImageFile:
 
 @dataclass
 class Header:
-    """What an index holds besides its images: settings, accounts, and its image files in search order."""
+    """The parts of an index besides its images: settings, accounts, and its image files in search order."""
 
     root: Path
     settings: Settings | None

@@ -168,7 +168,7 @@ class Site:
         unique_names = search.unique_names(images)[:search.SHOWN]
         if len(unique_names) < total:
             log.info("search %r matches %d versions; returning the first %d", query, total, len(unique_names))
-        # A node holds what a result list shows; the full objects are the pull files.
+        # A node contains what a result list shows. The full objects are in the pull files.
         results = []
         for unique_name in unique_names:
             author, rest = unique_name.split("/", 1)

@@ -643,7 +643,7 @@ def _save_state(out: Path, state: State) -> None:
     )
     records = [(relative, *_record_fields(record)) for relative, record in state.records.items()]
     with open(temporary, "wb") as stream:
-        # marshal holds plain data only, so a state file planted beside the
+        # marshal reads plain data only, so a state file planted beside the
         # site cannot run code the way a pickle can. The head's length comes first.
         head_bytes = marshal.dumps(head)
         stream.write(len(head_bytes).to_bytes(8, "big"))

@@ -51,7 +51,7 @@ def test_sample_site_layout(sample_index, tmp_path):
     }
 
 
-def test_every_pull_object_has_api_fields_and_every_node_entry_its_shape(sample_index, tmp_path):
+def test_pull_objects_and_node_entries_shape(sample_index, tmp_path):
     site = tmp_path / "site"
     build_site(load_index(sample_index), site)
     required = {"name", "version", "url", "author", "size", "buildtime", "pusher", "unique_name"}

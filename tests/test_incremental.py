@@ -226,7 +226,7 @@ def test_account_change_is_seen_without_image_changes(registry, tmp_path):
     assert build_site(index, out).mode == "nothing changed"
 
 
-def test_spare_half_removed_by_a_kill_is_not_reused(registry, tmp_path, monkeypatch):
+def test_half_removed_spare_not_reused(registry, tmp_path, monkeypatch):
     index, out = registry.root, tmp_path / "site"
     build_site(index, out)
     real_rmtree = site_module.shutil.rmtree
@@ -257,7 +257,8 @@ def test_symlinked_spare_is_never_followed(registry, tmp_path):
     index, out = registry.root, tmp_path / "site"
     build_site(index, out)
     assert [path.name for path in elsewhere.iterdir()] == ["important.txt"]
-    assert (tmp_path / ".site.spare").is_dir() and not (tmp_path / ".site.spare").is_symlink()
+    assert (tmp_path / ".site.spare").is_dir()
+    assert not (tmp_path / ".site.spare").is_symlink()
     assert not out.is_symlink()
 
 
