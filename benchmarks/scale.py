@@ -101,7 +101,11 @@ class Launcher:
     """A small process that runs commands and reports their wall time and peak RSS."""
 
     def __init__(self):
-        self.process = subprocess.Popen([sys.executable, "-c", _LAUNCHER_CODE], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        # Commands run as an installed package does, with its compiled .pyc
+        # files: PYTHONDONTWRITEBYTECODE, set on some machines, would make every
+        # step compile the package again.
+        environment = {name: value for name, value in os.environ.items() if name != "PYTHONDONTWRITEBYTECODE"}
+        self.process = subprocess.Popen([sys.executable, "-c", _LAUNCHER_CODE], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=environment)
 
     def run(self, label: str, command: list[str], note: str = "") -> Step:
         """Run `command`, raise if it fails, and return its wall time and peak RSS."""

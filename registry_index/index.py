@@ -12,6 +12,7 @@ import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 from . import canonical, names
 from .errors import InvalidIndex, Problem
@@ -91,9 +92,8 @@ def file_key(status: os.stat_result) -> FileKey:
     return (status.st_mtime_ns, status.st_ctime_ns, status.st_size, status.st_ino)
 
 
-@dataclass(frozen=True)
-class ImageFile:
-    """One image file of the index, as listed before it is read."""
+class ImageFile(NamedTuple):
+    """One image file of the index, as listed before it is read (a tuple: 100,000 are made on every build)."""
 
     relative: str  # images/<author>/<name>.yaml
     path: str  # a str, not a Path: building 100,000 Path objects costs a build that finds nothing changed a second
@@ -111,16 +111,22 @@ class Header:
     problems: list[Problem]
 
 
-def read_header(root: Path | str) -> Header:
-    """Read the settings and accounts of the index at `root` and list its image files; problems are collected, not raised."""
+def read_header(root: Path | str, image_files: list[ImageFile] | None = None, accounts: dict[str, Account] | None = None) -> Header:
+    """Read the settings and accounts of the index at `root` and list its image files; problems are collected, not raised.
+
+    `image_files` is a listing of the image files made without problems, and
+    `accounts` the accounts read from files that have not changed since, to
+    use instead of reading them again.
+    """
     root = Path(root)
     problems: list[Problem] = []
     if not root.is_dir():
         raise InvalidIndex([Problem(str(root), 0, "index folder not found; pass --index DIR or run in the registry repository")])
     settings = _load_settings(root, problems)
     _check_unexpected(root, problems)
-    accounts = _load_accounts(root, problems)
-    return Header(root, settings, accounts, list_images(root, problems), problems)
+    if accounts is None:
+        accounts = _load_accounts(root, problems)
+    return Header(root, settings, accounts, list_images(root, problems) if image_files is None else image_files, problems)
 
 
 class CrossCheck:
@@ -253,6 +259,10 @@ def _load_accounts(root: Path, problems: list[Problem]) -> dict[str, Account]:
     return accounts
 
 
+def _first(item: tuple) -> str:
+    return item[0]
+
+
 def list_images(root: Path, problems: list[Problem]) -> list[ImageFile]:
     """List the image files in search order: by author folder, then by file name without `.yaml`.
 
@@ -271,18 +281,24 @@ def list_images(root: Path, problems: list[Problem]) -> list[ImageFile]:
             problems.append(Problem(display_path(root, author_dir), 0, "unexpected entry; images/ holds one folder per author"))
             continue
         files = []
+        unexpected = []
         with os.scandir(author_dir) as scanned:
-            entries = sorted(scanned, key=lambda entry: entry.name)
-        for entry in entries:
-            if entry.name.startswith("."):
-                continue
-            if entry.is_symlink() or not entry.is_file(follow_symlinks=False) or not entry.name.endswith(".yaml"):
-                problems.append(Problem(display_path(root, author_dir / entry.name), 0, "unexpected entry; only regular .yaml files belong here"))
-                continue
-            files.append((entry.name[:-len(".yaml")], entry))
-        files.sort(key=lambda item: item[0])
+            for entry in scanned:
+                name = entry.name
+                if name.startswith("."):
+                    continue
+                # is_file without following links is False for a symlink.
+                if not name.endswith(".yaml") or not entry.is_file(follow_symlinks=False):
+                    unexpected.append(name)
+                    continue
+                files.append((name[:-5], entry))
+        for name in sorted(unexpected):
+            problems.append(Problem(display_path(root, author_dir / name), 0, "unexpected entry; only regular .yaml files belong here"))
+        files.sort(key=_first)
+        prefix = f"{IMAGES_DIR}/{author_entry.name}/"
         for _, entry in files:
-            listed.append(ImageFile(f"{IMAGES_DIR}/{author_entry.name}/{entry.name}", entry.path, file_key(entry.stat(follow_symlinks=False))))
+            status = entry.stat(follow_symlinks=False)
+            listed.append(ImageFile(prefix + entry.name, entry.path, (status.st_mtime_ns, status.st_ctime_ns, status.st_size, status.st_ino)))
     return listed
 
 

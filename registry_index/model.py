@@ -199,7 +199,8 @@ class Image:
     def find(self, version: str) -> Version | None:
         wanted = names.identity(version)
         for candidate in self.versions:
-            if names.identity(candidate.version) == wanted:
+            # names.identity, inlined: builds call this for every version of every image.
+            if candidate.version.lower().replace("_", "-") == wanted:
                 return candidate
         return None
 

@@ -286,14 +286,15 @@ def listing_rows(listings: list[Listing]) -> Markup:
 def render_common_pages(
     env: jinja2.Environment,
     settings: Settings,
-    authors: list[tuple[str, list[Listing]]],
+    authors: list[tuple[str, int]],
     image_count: int,
     version_count: int,
 ) -> Iterator[tuple[str, bytes]]:
     """Yield (path, content) of the home page, the 404 page, the list of authors and the CSS and JavaScript files.
 
-    `authors` is every author with their listings, in the order the list of
-    authors shows them. The home page states `image_count` and `version_count`.
+    `authors` is every author with the number of their listed images, in the
+    order the list of authors shows them. The home page states `image_count`
+    and `version_count`.
     """
     title = settings.title
     yield "index.html", _render(env, "index.html", root="", title=title, image_count=image_count, version_count=version_count)
@@ -303,7 +304,7 @@ def render_common_pages(
     home_url = settings.site_url if is_http_url(settings.site_url) else ""
     yield "404.html", _render(env, "404.html", title=title, home_url=home_url, css=_inline_css())
 
-    yield "authors.html", _render(env, "authors.html", root="", title=title, authors=[(author, len(listings)) for author, listings in authors])
+    yield "authors.html", _render(env, "authors.html", root="", title=title, authors=authors)
     yield from static_files()
 
 

@@ -519,9 +519,13 @@ def encode_node(corpus: Corpus, node: Node) -> bytes:
         entry = corpus.entries[number]
         listed = list(entry.versions) if versions is None else [entry.versions[index] for index in versions]
         images.append([entry.base, listed, entry.latest, entry.summary, entry.size, entry.buildtime])
-    document: dict = {"key": node.key, "complete": node.complete, "total": node.total, "images": images}
-    if node.splits:
-        document["splits"] = node.splits
+    return encode_document(node.key, node.complete, node.total, images, node.splits)
+
+
+def encode_document(key: str, complete: bool, total: int, images: list[list], splits: list[str]) -> bytes:
+    document: dict = {"key": key, "complete": complete, "total": total, "images": images}
+    if splits:
+        document["splits"] = splits
     return (json.dumps(document, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
 
 
@@ -564,3 +568,149 @@ def answer(query: str, node: dict | None) -> tuple[list[list], int, bool]:
 def unique_names(images: list[list]) -> list[str]:
     """Return the unique names `author/name:version` of the entries that `answer` returns, in order."""
     return [f"{entry[0]}:{version}" for entry in images for version in entry[1]]
+
+
+# Growing nodes in place -------------------------------------------------------
+#
+# When every changed image only gains searchable versions (a new image, a new
+# version), no key loses a match. Then a complete node plus the changed images
+# gives every match of its key, and a truncated node's first SHOWN versions
+# plus the changed images give the new first SHOWN. So the nodes to write
+# follow from the nodes of the site and the changed entries alone, with no
+# corpus: that is what keeps a one-version rebuild small at 100,000 images.
+
+
+def grows(old: Entry | None, new: Entry | None) -> bool:
+    """Return whether replacing `old` by `new` only adds searchable versions of the same image."""
+    if new is None:
+        return old is None
+    return old is None or (old.base == new.base and set(old.versions) <= set(new.versions))
+
+
+def _order(base: str) -> tuple[str, str]:
+    author, _, name = base.partition("/")
+    return author.lower(), name.lower()
+
+
+def _matching(entry: Entry, key: str) -> list[str]:
+    base = entry.base.lower()
+    if key in base:
+        return list(entry.versions)
+    return [version for version in entry.versions if key in f"{base}:{version.lower()}"]
+
+
+def _item(entry: Entry, versions: list[str]) -> list:
+    return [entry.base, versions, entry.latest, entry.summary, entry.size, entry.buildtime]
+
+
+def _shown(items: list[list]) -> list[list]:
+    """Return the first SHOWN versions of `items`, the last item cut short when needed."""
+    shown: list[list] = []
+    room = SHOWN
+    for item in items:
+        if room <= 0:
+            break
+        if len(item[1]) <= room:
+            shown.append(item)
+            room -= len(item[1])
+        else:
+            shown.append([item[0], item[1][:room], *item[2:]])
+            room = 0
+    return shown
+
+
+def _item_children(key: str, items: list[list]) -> dict[str, list[list]]:
+    """Return the items of every key one character longer than `key`, from all the items of `key`, in order."""
+    children: dict[str, list[list]] = {}
+    length = len(key)
+    for item in items:
+        base = item[0].lower()
+        found: dict[str, list[str]] = {}
+        for version in item[1]:
+            text = f"{base}:{version.lower()}"
+            start = text.find(key)
+            while start != -1:
+                if start + length < len(text):
+                    versions = found.setdefault(text[start:start + length + 1], [])
+                    if not versions or versions[-1] is not version:
+                        versions.append(version)
+                start = text.find(key, start + 1)
+        for child, versions in found.items():
+            children.setdefault(child, []).append([item[0], versions, *item[2:]])
+    return children
+
+
+class Growth:
+    """The nodes to write after images gained versions, computed from the site's nodes and the changed entries."""
+
+    def __init__(self, changes: list[tuple[Entry | None, Entry]], read_node: Callable[[str], dict | None]):
+        self.changes = changes
+        self.read_node = read_node
+        self.bases = {new.base for _, new in changes}
+        self.written: dict[str, bytes] = {}
+        self.texts = sorted({f"{new.base.lower()}:{version.lower()}" for _, new in changes for version in new.versions})
+
+    def run(self, searchable: int) -> dict[str, bytes]:
+        """Return (key -> node bytes) of every node that changes; `searchable` is the number of searchable versions after the change."""
+        keys = {text[start:start + length] for text in self.texts for length in range(1, PREFIX_LENGTH + 1) for start in range(len(text) - length + 1)}
+        for key in ["", *sorted(keys)]:
+            self._key(key, self.read_node(key), None, total=searchable if key == "" else None)
+        return self.written
+
+    def _items(self, key: str, before: dict | None) -> tuple[list[list], int]:
+        """Return the items of `key` after the change (all of them when `before` lists all) and the change in its total."""
+        kept = [item for item in (before["images"] if before else []) if item[0] not in self.bases]
+        added: list[tuple[tuple[str, str], list]] = []
+        delta = 0
+        for old, new in self.changes:
+            versions = _matching(new, key)
+            delta += len(versions) - (len(_matching(old, key)) if old is not None else 0)
+            if versions:
+                added.append((_order(new.base), _item(new, versions)))
+        added.sort(key=lambda pair: pair[0])
+        merged: list[list] = []
+        position = 0
+        for order, item in added:
+            while position < len(kept) and _order(kept[position][0]) < order:
+                merged.append(kept[position])
+                position += 1
+            merged.append(item)
+        merged.extend(kept[position:])
+        return merged, delta
+
+    def _key(self, key: str, before: dict | None, known: list[list] | None, total: int | None = None) -> list[str]:
+        """Write the node of `key` and, below a truncated key, its changed descendants; return the truncated keys among them.
+
+        `known` contains every item of `key` when its parent just became
+        truncated; otherwise the items come from `before`, the node of the
+        site, and the changed entries.
+        """
+        if known is not None:
+            items, everything = known, True
+            total = sum(len(item[1]) for item in items)
+        else:
+            items, delta = self._items(key, before)
+            everything = before is None or before["complete"]
+            if total is None:
+                total = sum(len(item[1]) for item in items) if everything else before["total"] + delta
+        if total <= LIMIT or len(key) >= MAX_KEY_LENGTH:
+            self.written[key] = encode_document(key, True, total, items, [])
+            return []
+        below: list[str] = []
+        if len(key) >= PREFIX_LENGTH:
+            if everything:
+                # Newly truncated: every longer key gets a node, from all the items.
+                for child, child_items in _item_children(key, items).items():
+                    below.extend(self._key(child, None, child_items))
+            else:
+                # Truncated before: only the longer keys in the changed names change.
+                length = len(key) + 1
+                children = {text[start:start + length] for text in self.texts for start in range(len(text) - length + 1) if text.startswith(key, start)}
+                for child in sorted(children):
+                    below.extend(self._key(child, self.read_node(child), None))
+        splits: list[str] = []
+        if len(key) == PREFIX_LENGTH:
+            # A truncated key keeps its truncated descendants: nodes only grow here.
+            splits = sorted(set(below) | set(before.get("splits", []) if before and not before["complete"] else []))
+        self.written[key] = encode_document(key, False, total, _shown(items), splits)
+        return [key, *below]

@@ -9,11 +9,14 @@ from pathlib import Path
 import pytest
 
 from registry_index import progress as progress_module
+from registry_index import search
 from registry_index import site as site_module
+from registry_index.errors import InvalidIndex
 from registry_index.index import load_index
-from registry_index.model import Version
+from registry_index.model import Image, Version
 from registry_index.progress import Progress
-from registry_index.site import GENERATION_FILE, build_site, state_path
+from registry_index.site import GENERATION_FILE, build_site
+from registry_index.state import state_path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 from synthetic_registry import write_image, write_registry  # noqa: E402
@@ -179,10 +182,9 @@ def test_builds_without_folder_exchange(registry, tmp_path, monkeypatch):
 
 def test_site_is_built_when_the_spare_cannot_be(registry, tmp_path, monkeypatch, caplog):
     def no_room(source, target):
-        Path(target).mkdir()
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(site_module, "_link_tree", no_room)
+    monkeypatch.setattr(site_module, "_link", no_room)
     index, out = registry.root, tmp_path / "site"
     assert build_site(index, out).mode == "full"
     assert caplog.messages == [f"cannot keep a spare copy of the site at {tmp_path / '.site.spare'} (No space left on device); the next build will render everything"]
@@ -206,7 +208,6 @@ def test_progress_lines_without_terminal(registry, tmp_path, monkeypatch, caplog
         "build: rendering images (60 steps)",
         "build: rendering images 60/60",
         "build: writing search",
-        "build: linking the spare copy",
     ]
     caplog.clear()
     registry.images[4].versions.append(new_version(registry.images[4], "9.9.9"))
@@ -292,3 +293,64 @@ def test_builds_at_once_run_one_after_the_other(registry, tmp_path):
         thread.join()
     assert sorted(results) == ["incremental", "nothing changed"]
     assert_same_as_full(index, out, tmp_path)
+
+
+def test_growth_under_truncated_nodes(registry, tmp_path, monkeypatch):
+    # Small limits give truncated nodes with subtrees, as 100,000 images do with the real ones.
+    monkeypatch.setattr(search, "LIMIT", 12)
+    monkeypatch.setattr(search, "SHOWN", 5)
+    index, out = registry.root, tmp_path / "site"
+    images = registry.images
+    assert build_site(index, out).mode == "full"
+    steps = []
+    for number in (0, 7, 33, 59):
+        images[number].versions.append(new_version(images[number], f"9.{number}.0"))
+        steps.append(lambda image=images[number]: write_image(index, image))
+    newcomer = Image(images[2].author, "redis-newcomer-api", [new_version(images[2], "1.0.0"), new_version(images[2], "0.9.0")])
+    newcomer.versions = [Version(**{**version.__dict__, "file": f"newcomer-{version.version}.ki"}) for version in newcomer.versions]
+    steps.append(lambda: write_image(index, newcomer))
+    # A yanked version leaves search: the nodes are computed again from every entry.
+    images[40].versions[0] = Version(**{**images[40].versions[0].__dict__, "yanked": "broken", "line": 0})
+    steps.append(lambda: write_image(index, images[40]))
+    for number, step in enumerate(steps, start=1):
+        step()
+        age(index)
+        assert build_site(index, out).mode == "incremental"
+        assert_same_as_full(index, out, tmp_path / str(number))
+
+
+def test_touched_files_change_nothing(registry, tmp_path):
+    index, out = registry.root, tmp_path / "site"
+    build_site(index, out)
+    before = {path: path.stat().st_ino for path in out.rglob("*")}
+    age(index)  # a new ctime on every file, the same content
+    assert build_site(index, out).mode == "nothing changed"
+    assert build_site(index, out).mode == "nothing changed"
+    assert {path: path.stat().st_ino for path in out.rglob("*")} == before
+
+
+def test_many_changed_images_build_in_full(registry, tmp_path):
+    index, out = registry.root, tmp_path / "site"
+    build_site(index, out)
+    for image in registry.images[:23]:  # more than a tenth of 60, plus 16
+        image.versions.append(new_version(image, "9.9.9"))
+        write_image(index, image)
+    age(index)
+    assert build_site(index, out).mode == "full"
+    assert_same_as_full(index, out, tmp_path)
+
+
+def test_incremental_build_reports_problems_as_a_full_build(registry, tmp_path):
+    index, out = registry.root, tmp_path / "site"
+    build_site(index, out)
+    images = registry.images
+    images[6].versions[0] = Version(**{**images[6].versions[0].__dict__, "file": images[5].versions[0].file, "line": 0})
+    write_image(index, images[6])
+    age(index)
+    with pytest.raises(InvalidIndex) as incremental:
+        build_site(index, out)
+    with pytest.raises(InvalidIndex) as full:
+        build_site(index, tmp_path / "fresh", incremental=False)
+    assert [str(problem) for problem in incremental.value.problems] == [str(problem) for problem in full.value.problems]
+    assert len(incremental.value.problems) == 1
+    assert "is also used at" in str(incremental.value.problems[0])

@@ -59,7 +59,7 @@ def rendered(index: Index) -> dict[str, str]:
     settings = index.settings
     authors = author_listings(index)
     entries = [entry for entry in map(api.search_entry, index.sorted_images()) if entry is not None]
-    pages = dict(render_common_pages(env, settings, authors, len(entries), sum(len(entry.versions) for entry in entries)))
+    pages = dict(render_common_pages(env, settings, [(author, len(listings)) for author, listings in authors], len(entries), sum(len(entry.versions) for entry in entries)))
     for image in index.sorted_images():
         page = render_image_page(env, settings, image)
         if page is not None:
@@ -275,8 +275,7 @@ def test_latest_version_equals_image_latest(versions):
 
 def test_common_pages(index_dir):
     index = load_index(index_dir)
-    authors = [("alice", [Listing("alice", "web", "1.0", "", 2)]), ("cycore", [])]
-    pages = dict(render_common_pages(environment(), index.settings, authors, 7, 12))
+    pages = dict(render_common_pages(environment(), index.settings, [("alice", 1), ("cycore", 0)], 7, 12))
     assert list(pages) == ["index.html", "404.html", "authors.html", "static/site.css", "static/site.js", "static/search.js"]
     authors_page = pages["authors.html"].decode()
     assert '<tbody>\n<tr><th><a href="authors/alice.html">alice</a><td>1\n<tr><th><a href="authors/cycore.html">cycore</a><td>0\n</tbody>' in authors_page

@@ -94,6 +94,51 @@ def test_update_equals_full_build(monkeypatch, seed):
     assert updated == site_of(corpus)
 
 
+@pytest.mark.parametrize("seed", range(60))
+def test_growth_equals_full_build(monkeypatch, seed):
+    """New images and new versions update the nodes from the site's nodes alone, to what a full build gives."""
+    rng = random.Random(2000 + seed)
+    monkeypatch.setattr(search, "LIMIT", rng.choice([1, 2, 3, 5, 8, 100]))
+    monkeypatch.setattr(search, "SHOWN", rng.choice([1, 2, search.LIMIT]))
+    entries = random_entries(rng, rng.randint(0, 40))
+    before = site_of(Corpus(entries))
+
+    after = {entry.base.lower(): entry for entry in entries}
+    changes = []
+    for _ in range(rng.randint(1, 3)):
+        if after and rng.random() < 0.6:
+            old = after[rng.choice(sorted(after))]
+            added = {rng.choice(VERSIONS + ["9.9", "1.0-x"]) for _ in range(rng.randint(1, 3))}
+            versions = tuple(sorted(set(old.versions) | added, reverse=True))
+            new = old._replace(versions=versions, latest=versions[0], summary=f"now {len(versions)}")
+        else:
+            old = None
+            new = random_entries(rng, 1)[0]
+            if new.base.lower() in after:
+                continue
+        if any(new.base == other.base for _, other in changes):
+            continue
+        assert search.grows(old, new)
+        after[new.base.lower()] = new
+        changes.append((old, new))
+
+    corpus = Corpus(sorted(after.values(), key=lambda entry: search._order(entry.base)))
+    written = search.Growth(changes, before.get).run(sum(len(entry.versions) for entry in corpus.entries))
+    updated = dict(before)
+    updated.update({key: json.loads(content) for key, content in written.items()})
+    assert updated == site_of(corpus)
+    assert all(content == search.encode_document(**{**updated[key], "splits": updated[key].get("splits", [])}) for key, content in written.items())
+
+
+def test_only_added_versions_grow():
+    entry = Entry("a/b", ("2.0", "1.0"), "2.0", "", "1", "2026-12-04 19:17:10")
+    assert search.grows(None, entry)
+    assert search.grows(entry._replace(versions=("1.0",)), entry)
+    assert not search.grows(entry, entry._replace(versions=("2.0",)))
+    assert not search.grows(entry, None)
+    assert not search.grows(entry, entry._replace(base="a/B"))
+
+
 def test_node_format():
     entries = [
         Entry("cycore/redis", ("3.0.4", "3.0.3"), "3.0.4", "in-memory store", "1367041", "2026-12-04 19:17:10"),
