@@ -123,7 +123,7 @@ def read_header(root: Path | str, image_files: list[ImageFile] | None = None, ac
     if not root.is_dir():
         raise InvalidIndex([Problem(str(root), 0, "index folder not found; pass --index DIR or run in the registry repository")])
     settings = _load_settings(root, problems)
-    _check_unexpected(root, problems)
+    check_unexpected(root, problems)
     if accounts is None:
         accounts = _load_accounts(root, problems)
     return Header(root, settings, accounts, list_images(root, problems) if image_files is None else image_files, problems)
@@ -210,7 +210,7 @@ def _load_settings(root: Path, problems: list[Problem]) -> Settings | None:
     return parse_settings(node, Reader(shown, problems))
 
 
-def _check_unexpected(root: Path, problems: list[Problem]) -> None:
+def check_unexpected(root: Path, problems: list[Problem]) -> None:
     expected = {SETTINGS_FILE, ACCOUNTS_DIR, IMAGES_DIR}
     for entry in sorted(os.listdir(root)):
         if entry.startswith(".") or entry in expected:

@@ -30,7 +30,6 @@ import os
 import secrets
 import shutil
 import signal
-import sqlite3
 import tempfile
 import threading
 import time
@@ -42,7 +41,7 @@ from typing import NamedTuple
 from . import api, names, pages, search, state
 from .errors import InvalidIndex, Problem, SiteError
 from .fileio import exchange_folders, replace_folder
-from .index import ACCOUNTS_DIR, SETTINGS_FILE, CrossCheck, FileKey, Header, Index, ImageFile, file_key, list_images, read_header, read_image
+from .index import ACCOUNTS_DIR, SETTINGS_FILE, CrossCheck, FileKey, Header, Index, ImageFile, check_unexpected, file_key, list_images, read_header, read_image
 from .model import Account, Image, Settings
 from .progress import Progress
 from .state import ImageRecord
@@ -94,7 +93,7 @@ class Tree:
     With `mirror`, every new file is also hard-linked there, so that the
     mirror becomes a spare copy of the folder as the files are written. When
     a link fails (no room, no hard links), the mirror is given up and
-    `mirror_error` says why.
+    `mirror_error` contains the reason.
     """
 
     def __init__(self, root: Path, replace: bool = False, mirror: Path | None = None):
@@ -211,7 +210,7 @@ def _open_state(out: Path) -> state.Stored | None:
     """Return the state of the site at `out`, or None when there is none that describes it."""
     try:
         stored = state.Stored(out)
-    except (OSError, sqlite3.Error, EOFError, KeyError, TypeError, ValueError):
+    except (OSError, *state.DAMAGED):
         return None
     if stored.head.generation != _generation(out):
         stored.close()
@@ -241,6 +240,7 @@ def _known(root: Path, out: Path, started: float) -> Known:
     inputs = _input_keys(root)
     same_inputs = inputs == head.inputs and all(key[0] < racy for key in inputs.values())
     problems: list[Problem] = []
+    check_unexpected(root, problems)
     image_files = list_images(root, problems)
     if problems:
         return Known(stored=stored)
@@ -251,7 +251,7 @@ def _known(root: Path, out: Path, started: float) -> Known:
         return Known(summary, image_files, stored=stored)
     try:
         accounts = stored.accounts() if same_inputs else None
-    except (sqlite3.Error, TypeError, ValueError, EOFError):
+    except state.DAMAGED:
         accounts = None
     return Known(None, image_files, accounts, stored, changed)
 
@@ -271,6 +271,7 @@ def _record(image_file: ImageFile, image: Image) -> ImageRecord:
         files=tuple((version.file.lower(), version.line) for version in versions if not version.url and id(version) not in duplicates),
         entry=api.search_entry(image),
         listing=pages.listing(image),
+        digest=hashlib.blake2b(repr(image).encode(), digest_size=16).hexdigest(),
     )
 
 
@@ -561,6 +562,11 @@ def _build(source: Index | Path | str, out: Path, incremental: bool, progress: P
                 if summary is not None:
                     progress.done()
                     return summary
+                if known.accounts is not None:
+                    # A full build reads the accounts from their files, never from the state.
+                    header = read_header(source, known.image_files)
+                    if header.problems:
+                        raise InvalidIndex(header.problems)
         finally:
             if known.stored is not None:
                 known.stored.close()
@@ -690,6 +696,14 @@ def _render_all(
     return files + tree.files + node_files, size + tree.bytes + node_bytes, records, mirror_error
 
 
+def _inside(relative: object) -> bool:
+    """Return whether `relative` is a path inside a folder: relative, normalized, and without `..`."""
+    return (
+        isinstance(relative, str) and relative != "" and "\x00" not in relative and not os.path.isabs(relative)
+        and os.path.normpath(relative) == relative and relative != ".." and not relative.startswith("../")
+    )
+
+
 def _generation(folder: Path) -> str | None:
     try:
         return (folder / GENERATION_FILE).read_text().strip()
@@ -706,6 +720,9 @@ def _spare_ready(out: Path, head: state.Head) -> Path | None:
     if generation == head.generation:
         return spare
     if not head.previous or generation != head.previous:
+        return None
+    if not all(_inside(relative) for relative in [*head.removed, *head.written]):
+        log.warning("the build state %s names files outside the site; building in full", state.state_path(out))
         return None
     tree = Tree(spare, replace=True)
     tree.write(GENERATION_FILE, b"dirty\n")
@@ -726,10 +743,18 @@ def _incremental(header: Header, out: Path, started: float, wall_clock: int, pro
     stored = known.stored
     if stored is None or known.changed is None or not (out / MARKER).is_file():
         return None
+    try:
+        return _update(stored, header, out, started, wall_clock, progress, inputs, known.changed)
+    except state.DAMAGED as error:
+        # Values of a damaged or edited state file: the full build does not read it.
+        log.warning("the build state %s is damaged (%s: %s); building in full", state.state_path(out), type(error).__name__, error)
+        return None
+
+
+def _update(stored: state.Stored, header: Header, out: Path, started: float, wall_clock: int, progress: Progress, inputs: dict[str, FileKey], changed: list[ImageFile]) -> BuildSummary | None:
     head = stored.head
     if head.fingerprint != fingerprint(header):
         return None
-    changed = known.changed
     removed_files = []
     if len(stored.keys) != len(header.image_files) - sum(1 for image_file in changed if image_file.relative not in stored.keys):
         present = {image_file.relative for image_file in header.image_files}
@@ -773,8 +798,6 @@ def _incremental(header: Header, out: Path, started: float, wall_clock: int, pro
     settings = header.settings
     stored.apply(old_records, new_records)
 
-    tree = Tree(spare, replace=True)
-    tree.write(GENERATION_FILE, b"dirty\n")
     written: dict[str, bytes] = {}
     for image in new_images.values():
         for path, content in image_outputs(env, settings, image):
@@ -806,6 +829,12 @@ def _incremental(header: Header, out: Path, started: float, wall_clock: int, pro
         written[search.node_path(key)] = content
     stale.update(search.node_path(key) for key in node_removals)
 
+    if not all(_inside(relative) for relative in stale):
+        # The paths of old images come from the state: a damaged one must not reach outside the site.
+        log.warning("the build state %s names files outside the site; building in full", state.state_path(out))
+        return None
+    tree = Tree(spare, replace=True)
+    tree.write(GENERATION_FILE, b"dirty\n")
     removed = sorted(relative for relative in stale - set(written) if (out / relative).exists())
     for relative in removed:
         tree.remove(relative)

@@ -32,6 +32,8 @@ from .index import FileKey
 from .model import Account
 
 FORMAT = 2
+# The errors that reading a damaged or edited state file can raise. The build then renders everything.
+DAMAGED = (AttributeError, EOFError, IndexError, KeyError, TypeError, ValueError, sqlite3.Error)
 
 
 class ImageRecord(NamedTuple):
@@ -46,6 +48,7 @@ class ImageRecord(NamedTuple):
     files: tuple[tuple[str, int], ...]  # (lowercase release asset name, line) of versions without their own URL
     entry: search.Entry | None
     listing: pages.Listing | None
+    digest: str  # of everything read from the file, so that any edit shows, even of an old version
 
     @property
     def identity(self) -> tuple[str, str]:
@@ -104,15 +107,17 @@ def _fields(record: ImageRecord) -> bytes:
         record.key, record.path, record.author, record.name, record.versions, record.lookup_ids, record.files,
         None if entry is None else tuple(entry),
         None if listing is None else (listing.author, listing.name, listing.latest, listing.summary, listing.versions),
+        record.digest,
     ))
 
 
 def _record(blob: bytes) -> ImageRecord:
-    key, path, author, name, versions, lookup_ids, files, entry, listing = marshal.loads(blob)
+    key, path, author, name, versions, lookup_ids, files, entry, listing, digest = marshal.loads(blob)
     return ImageRecord(
         tuple(key), path, author, name, versions, lookup_ids, files,
         None if entry is None else search.Entry._make(entry),
         None if listing is None else pages.Listing(*listing),
+        digest,
     )
 
 
@@ -180,6 +185,39 @@ def prepare(out: Path, head: Head, records: dict[str, ImageRecord], accounts: di
     return temporary
 
 
+_HEAD_TYPES = {
+    "format": int, "fingerprint": str, "generation": str, "previous": str, "started": int,
+    "inputs": dict, "code": str, "written": list, "removed": list,
+}
+
+
+def _checked_head(values: object) -> Head:
+    """Return the head from its stored values, or raise ValueError when they are not what `save` writes."""
+    if type(values) is not tuple or len(values) != len(Head._fields):
+        raise ValueError("the head has the wrong fields")
+    head = Head(*values)
+    if head.format != FORMAT:
+        raise ValueError(f"state format {head.format!r}")
+    for name, kind in _HEAD_TYPES.items():
+        if type(getattr(head, name)) is not kind:
+            raise ValueError(f"head field {name} is not {kind.__name__}")
+    if not all(type(relative) is str and _is_key(key) for relative, key in head.inputs.items()):
+        raise ValueError("head field inputs contains a value that is not a stat key")
+    if not all(type(relative) is str for relative in [*head.written, *head.removed]):
+        raise ValueError("head fields written and removed must list paths")
+    return head
+
+
+def _is_key(value: object) -> bool:
+    return type(value) is tuple and len(value) == 4 and all(type(number) is int for number in value)
+
+
+def _numbers(values: dict) -> dict:
+    if not all(type(value) is int for value in values.values()):
+        raise ValueError("a total in the state is not a whole number")
+    return values
+
+
 class Stored:
     """An open state file. Changes made with `apply` are seen by its queries and kept only by `commit`."""
 
@@ -190,11 +228,10 @@ class Stored:
         self.connection = sqlite3.connect(f"file:{self.path}?mode=rw", uri=True, isolation_level=None)
         try:
             rows = dict(self.connection.execute("SELECT name, value FROM meta WHERE name IN ('head', 'keys')"))
-            head = marshal.loads(rows["head"])
-            if head[0] != FORMAT:
-                raise ValueError(f"state format {head[0]!r}")
-            self.head = Head(*head)
+            self.head = _checked_head(marshal.loads(rows["head"]))
             self.keys: dict[str, FileKey] = marshal.loads(rows["keys"])
+            if type(self.keys) is not dict:
+                raise ValueError("the stat keys are not a mapping")
         except BaseException:
             self.connection.close()
             raise
@@ -240,14 +277,14 @@ class Stored:
 
     def listed_per_author(self) -> dict[str, int]:
         """Return, by author identity, how many of the author's images have a listed version."""
-        return dict(self.connection.execute("SELECT author_id, COUNT(*) FROM images WHERE listed = 1 GROUP BY author_id"))
+        return _numbers(dict(self.connection.execute("SELECT author_id, COUNT(*) FROM images WHERE listed = 1 GROUP BY author_id")))
 
     def counts(self) -> dict[str, int]:
         """Return the totals the home page and index.json state, as `site._counts` computes them from records."""
         row = self.connection.execute(
             "SELECT COALESCE(SUM(listed), 0), COALESCE(SUM(listed_versions), 0), COALESCE(SUM(searchable), 0), COALESCE(SUM(searchable_versions), 0) FROM images"
         ).fetchone()
-        return dict(zip(("images", "versions", "listed_images", "searchable"), row))
+        return _numbers(dict(zip(("images", "versions", "listed_images", "searchable"), row)))
 
     def apply(self, removed: dict[str, ImageRecord], added: dict[str, ImageRecord]) -> None:
         """Remove the rows of the `removed` image files (with their records) and add those of `added`, in a transaction left open until `commit`."""

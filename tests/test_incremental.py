@@ -1,7 +1,9 @@
 """Incremental builds give the same bytes as a full build, and keep the old site whole when interrupted."""
 
 import logging
+import marshal
 import os
+import sqlite3
 import sys
 import time
 from pathlib import Path
@@ -340,7 +342,7 @@ def test_many_changed_images_build_in_full(registry, tmp_path):
     assert_same_as_full(index, out, tmp_path)
 
 
-def test_incremental_build_reports_problems_as_a_full_build(registry, tmp_path):
+def test_incremental_problems_match_full_build(registry, tmp_path):
     index, out = registry.root, tmp_path / "site"
     build_site(index, out)
     images = registry.images
@@ -354,3 +356,87 @@ def test_incremental_build_reports_problems_as_a_full_build(registry, tmp_path):
     assert [str(problem) for problem in incremental.value.problems] == [str(problem) for problem in full.value.problems]
     assert len(incremental.value.problems) == 1
     assert "is also used at" in str(incremental.value.problems[0])
+
+
+def edit_state(out: Path, statement: str, *parameters) -> None:
+    connection = sqlite3.connect(state_path(out))
+    with connection:
+        connection.execute(statement, parameters)
+    connection.close()
+
+
+def edit_head(out: Path, **fields) -> None:
+    connection = sqlite3.connect(state_path(out))
+    head = marshal.loads(connection.execute("SELECT value FROM meta WHERE name = 'head'").fetchone()[0])
+    names = ["format", "fingerprint", "generation", "previous", "started", "inputs", "code", "written", "removed"]
+    values = [fields.get(name, value) for name, value in zip(names, head)]
+    with connection:
+        connection.execute("UPDATE meta SET value = ? WHERE name = 'head'", (marshal.dumps(tuple(values)),))
+    connection.close()
+
+
+def test_state_paths_outside_site_untouched(registry, tmp_path):
+    index, out = registry.root, tmp_path / "site"
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me")
+    images = registry.images
+    build_site(index, out)
+    images[3].versions.append(new_version(images[3], "9.9.9"))
+    write_image(index, images[3])
+    age(index)
+    assert build_site(index, out).mode == "incremental"  # the spare is now one build behind
+    edit_head(out, removed=["../victim.txt"], written=[str(victim)])
+    images[4].versions.append(new_version(images[4], "9.9.9"))
+    write_image(index, images[4])
+    age(index)
+    assert build_site(index, out).mode == "full"
+    assert victim.read_text() == "keep me"
+    assert_same_as_full(index, out, tmp_path / "0")
+
+
+def test_edit_of_old_version_rebuilt(registry, tmp_path):
+    index, out = registry.root, tmp_path / "site"
+    image = registry.images[8]
+    build_site(index, out)
+    image.versions[0] = Version(**{**image.versions[0].__dict__, "size": image.versions[0].size + 1, "line": 0})
+    write_image(index, image)
+    age(index)
+    assert build_site(index, out).mode == "incremental"
+    assert_same_as_full(index, out, tmp_path)
+
+
+@pytest.mark.parametrize(("damage", "mode"), [
+    (lambda out: edit_head(out, started="soon"), "full"),
+    (lambda out: edit_state(out, "UPDATE meta SET value = ? WHERE name = 'keys'", marshal.dumps(["a", "list"])), "full"),
+    (lambda out: edit_state(out, "UPDATE meta SET value = ? WHERE name = 'keys'", marshal.dumps({1: None, "images/x/y.yaml": (1, 2, 3, 4)})), "full"),
+    # The accounts are then read from their files.
+    (lambda out: edit_state(out, "UPDATE meta SET value = ? WHERE name = 'accounts'", marshal.dumps(["a", "list"])), "incremental"),
+    (lambda out: edit_state(out, "DROP TABLE images"), "full"),
+    (lambda out: edit_state(out, "DROP TABLE files"), "full"),
+    (lambda out: edit_state(out, "UPDATE images SET record = ?", b"not marshal"), "full"),
+    (lambda out: edit_state(out, "UPDATE images SET record = ?", marshal.dumps((1, 2, 3))), "full"),
+    (lambda out: edit_state(out, "UPDATE images SET listed_versions = 'x'"), "full"),
+])
+def test_damaged_state_values_build_in_full(registry, tmp_path, damage, mode):
+    index, out = registry.root, tmp_path / "site"
+    image = registry.images[12]
+    build_site(index, out)
+    damage(out)
+    image.versions.append(new_version(image, "9.9.9"))
+    changed = write_image(index, image)
+    past = time.time() - 60
+    os.utime(changed, (past, past))  # only this file, so the account files keep their stat keys
+    assert build_site(index, out).mode == mode
+    assert_same_as_full(index, out, tmp_path)
+    assert build_site(index, out).mode == "nothing changed"
+
+
+def test_unexpected_entry_found_without_image_changes(registry, tmp_path):
+    index, out = registry.root, tmp_path / "site"
+    build_site(index, out)
+    (index / "notes.txt").write_text("junk")
+    with pytest.raises(InvalidIndex) as error:
+        build_site(index, out)
+    assert [str(problem) for problem in error.value.problems] == [
+        f"{index.name}/notes.txt: unexpected entry; an index holds only registry.yaml, accounts/ and images/",
+    ]
