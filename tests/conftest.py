@@ -1,4 +1,4 @@
-"""Shared fixtures: the sample index, the real kindo images, and .ki files made on the spot."""
+"""Shared fixtures: the sample index, the real kindo images, .ki files made on the spot, and a GitHub stand-in."""
 
 from __future__ import annotations
 
@@ -83,6 +83,23 @@ def sample_index(tmp_path: Path) -> Path:
     target = tmp_path / "index"
     shutil.copytree(SAMPLE_INDEX, target)
     return target
+
+
+# The upstream registry repository of the publishing tests that use `standin`.
+UPSTREAM = "maint/registry"
+
+
+@pytest.fixture
+def standin():
+    """A GitHub stand-in with the maintainer `maint` owning UPSTREAM and the contributor `alice` with her fork."""
+    from github_standin import GitHubStandIn
+
+    with GitHubStandIn() as server:
+        server.add_user("maint")
+        server.add_user("alice")
+        server.create_repository(UPSTREAM)
+        server.create_repository("alice/registry")
+        yield server
 
 
 def free_port() -> int:

@@ -7,26 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from conftest import make_ki, manifest
-from github_standin import GitHubStandIn
+from conftest import UPSTREAM, make_ki, manifest
 from registry_index.editing import add_image
 from registry_index.errors import RegistryError
 from registry_index.hosting import GitHub, HostingError
 from registry_index.index import load_index
 from registry_index.publishing import mirror_assets
 
-UPSTREAM = "maint/registry"
 UPLOAD_PATH = r"/releases/\d+/assets$"
-
-
-@pytest.fixture
-def standin():
-    with GitHubStandIn() as server:
-        server.add_user("maint")
-        server.add_user("alice")
-        server.create_repository(UPSTREAM)
-        server.create_repository("alice/registry")
-        yield server
 
 
 def make_index(standin, tmp_path: Path, versions: list[str], name: str = "index") -> Path:

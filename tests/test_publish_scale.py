@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from github_standin import WRITE_METHODS, GitHubStandIn
+from conftest import UPSTREAM
+from github_standin import WRITE_METHODS
 from registry_index import progress as progress_module
 from registry_index.cli import app
 from registry_index.errors import InvalidIndex
@@ -22,7 +23,6 @@ from registry_index.model import Settings
 from registry_index.publishing import ReleaseFull, mirror_assets
 
 runner = CliRunner()
-UPSTREAM = "maint/registry"
 # A whole second, so the stand-in's Retry-After and x-ratelimit-reset give whole waits.
 START = 1_900_000_000.0
 
@@ -40,16 +40,6 @@ class SimulatedClock:
     def sleep(self, seconds: float) -> None:
         self.sleeps.append(seconds)
         self.now += seconds
-
-
-@pytest.fixture
-def standin():
-    with GitHubStandIn() as server:
-        server.add_user("maint")
-        server.add_user("alice")
-        server.create_repository(UPSTREAM)
-        server.create_repository("alice/registry")
-        yield server
 
 
 def file_bytes(number: int) -> bytes:
