@@ -603,20 +603,20 @@ def _item(entry: Entry, versions: list[str]) -> list:
     return [entry.base, versions, entry.latest, entry.summary, entry.size, entry.buildtime]
 
 
-def _shown(items: list[list]) -> list[list]:
+def _first_shown(items: list[list]) -> list[list]:
     """Return the first SHOWN versions of `items`, the last item cut short when needed."""
-    shown: list[list] = []
+    listed: list[list] = []
     room = SHOWN
     for item in items:
         if room <= 0:
             break
         if len(item[1]) <= room:
-            shown.append(item)
+            listed.append(item)
             room -= len(item[1])
         else:
-            shown.append([item[0], item[1][:room], *item[2:]])
+            listed.append([item[0], item[1][:room], *item[2:]])
             room = 0
-    return shown
+    return listed
 
 
 def _item_children(key: str, items: list[list]) -> dict[str, list[list]]:
@@ -659,7 +659,7 @@ class Growth:
 
     def _items(self, key: str, before: dict | None) -> tuple[list[list], int]:
         """Return the items of `key` after the change (all of them when `before` lists all) and the change in its total."""
-        kept = [item for item in (before["images"] if before else []) if item[0] not in self.bases]
+        unchanged = [item for item in (before["images"] if before else []) if item[0] not in self.bases]
         added: list[tuple[tuple[str, str], list]] = []
         delta = 0
         for old, new in self.changes:
@@ -671,18 +671,18 @@ class Growth:
         merged: list[list] = []
         position = 0
         for order, item in added:
-            while position < len(kept) and _order(kept[position][0]) < order:
-                merged.append(kept[position])
+            while position < len(unchanged) and _order(unchanged[position][0]) < order:
+                merged.append(unchanged[position])
                 position += 1
             merged.append(item)
-        merged.extend(kept[position:])
+        merged.extend(unchanged[position:])
         return merged, delta
 
     def _key(self, key: str, before: dict | None, known: list[list] | None, total: int | None = None) -> list[str]:
         """Write the node of `key` and, below a truncated key, its changed descendants; return the truncated keys among them.
 
         `known` contains every item of `key` when its parent just became
-        truncated; otherwise the items come from `before`, the node of the
+        truncated. Otherwise the items come from `before`, the node of the
         site, and the changed entries.
         """
         if known is not None:
@@ -712,5 +712,5 @@ class Growth:
         if len(key) == PREFIX_LENGTH:
             # A truncated key keeps its truncated descendants: nodes only grow here.
             splits = sorted(set(below) | set(before.get("splits", []) if before and not before["complete"] else []))
-        self.written[key] = encode_document(key, False, total, _shown(items), splits)
+        self.written[key] = encode_document(key, False, total, _first_shown(items), splits)
         return [key, *below]

@@ -536,6 +536,8 @@ def _build(source: Index | Path | str, out: Path, incremental: bool, progress: P
     if isinstance(source, Index):
         header = Header(source.root, source.settings, source.accounts, [], [])
         loaded = source
+        _check_out(header.root, out)
+        _check_target(out)
     else:
         progress.stage("listing the index")
         root = Path(source)
@@ -553,8 +555,6 @@ def _build(source: Index | Path | str, out: Path, incremental: bool, progress: P
             loaded = None
             _check_out(header.root, out)
             _check_target(out)
-            out.parent.mkdir(parents=True, exist_ok=True)
-            _remove_stale_staging(out)
             if header.settings is None or header.problems:
                 raise InvalidIndex(header.problems)
             if incremental:
@@ -570,10 +570,6 @@ def _build(source: Index | Path | str, out: Path, incremental: bool, progress: P
         finally:
             if known.stored is not None:
                 known.stored.close()
-    _check_out(header.root, out)
-    _check_target(out)
-    if header.settings is None:
-        raise InvalidIndex(header.problems)
     summary = _full(header, loaded, out, started, wall_clock, progress, inputs)
     progress.done()
     log.debug("%s", summary.line())

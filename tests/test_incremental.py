@@ -63,6 +63,14 @@ def registry(tmp_path):
     return registry
 
 
+def add_version(registry, number: int, version: str = "9.9.9") -> None:
+    """Add a version to image `number` of `registry`, write its file, and age the index."""
+    image = registry.images[number]
+    image.versions.append(new_version(image, version))
+    write_image(registry.root, image)
+    age(registry.root)
+
+
 def new_version(image, version: str) -> Version:
     base = image.versions[-1]
     return Version(**{**base.__dict__, "version": version, "file": f"{image.author}-{image.name}-{version}.ki".lower(), "line": 0})
@@ -121,14 +129,10 @@ def test_recent_files_are_read_again(registry, tmp_path):
 def test_interrupted_build_keeps_old_site(registry, tmp_path, monkeypatch):
     index, out = registry.root, tmp_path / "site"
     build_site(index, out)
-    registry.images[1].versions.append(new_version(registry.images[1], "9.9.9"))
-    write_image(index, registry.images[1])
-    age(index)
+    add_version(registry, 1)
     build_site(index, out)
     before = tree(out)
-    registry.images[2].versions.append(new_version(registry.images[2], "9.9.9"))
-    write_image(index, registry.images[2])
-    age(index)
+    add_version(registry, 2)
 
     writes = 0
     original = site_module.Tree.write
@@ -153,9 +157,7 @@ def test_damaged_state_builds_in_full(registry, tmp_path):
     index, out = registry.root, tmp_path / "site"
     build_site(index, out)
     state_path(out).write_bytes(b"not a state")
-    registry.images[4].versions.append(new_version(registry.images[4], "9.9.9"))
-    write_image(index, registry.images[4])
-    age(index)
+    add_version(registry, 4)
     assert build_site(index, out).mode == "full"
     assert_same_as_full(index, out, tmp_path)
 
@@ -192,9 +194,7 @@ def test_site_is_built_when_the_spare_cannot_be(registry, tmp_path, monkeypatch,
     assert caplog.messages == [f"cannot keep a spare copy of the site at {tmp_path / '.site.spare'} (No space left on device); the next build will render everything"]
     assert not (tmp_path / ".site.spare").exists()
     monkeypatch.undo()
-    registry.images[4].versions.append(new_version(registry.images[4], "9.9.9"))
-    write_image(index, registry.images[4])
-    age(index)
+    add_version(registry, 4)
     assert build_site(index, out).mode == "full"
     assert_same_as_full(index, out, tmp_path)
 
@@ -244,9 +244,7 @@ def test_half_removed_spare_not_reused(registry, tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         build_site(index, out, incremental=False)
     monkeypatch.setattr(site_module.shutil, "rmtree", real_rmtree)
-    registry.images[4].versions.append(new_version(registry.images[4], "9.9.9"))
-    write_image(index, registry.images[4])
-    age(index)
+    add_version(registry, 4)
     assert build_site(index, out).mode == "full"
     assert_same_as_full(index, out, tmp_path)
     assert sorted(path.name for path in tmp_path.iterdir() if path.name.startswith(".site")) == [".site.lock", ".site.spare", ".site.state"]
@@ -284,9 +282,7 @@ def test_builds_at_once_run_one_after_the_other(registry, tmp_path):
 
     index, out = registry.root, tmp_path / "site"
     build_site(index, out)
-    registry.images[4].versions.append(new_version(registry.images[4], "9.9.9"))
-    write_image(index, registry.images[4])
-    age(index)
+    add_version(registry, 4)
     results = []
     threads = [threading.Thread(target=lambda: results.append(build_site(index, out).mode)) for _ in range(2)]
     for thread in threads:
@@ -379,16 +375,11 @@ def test_state_paths_outside_site_untouched(registry, tmp_path):
     index, out = registry.root, tmp_path / "site"
     victim = tmp_path / "victim.txt"
     victim.write_text("keep me")
-    images = registry.images
     build_site(index, out)
-    images[3].versions.append(new_version(images[3], "9.9.9"))
-    write_image(index, images[3])
-    age(index)
+    add_version(registry, 3)
     assert build_site(index, out).mode == "incremental"  # the spare is now one build behind
     edit_head(out, removed=["../victim.txt"], written=[str(victim)])
-    images[4].versions.append(new_version(images[4], "9.9.9"))
-    write_image(index, images[4])
-    age(index)
+    add_version(registry, 4)
     assert build_site(index, out).mode == "full"
     assert victim.read_text() == "keep me"
     assert_same_as_full(index, out, tmp_path / "0")
