@@ -14,6 +14,7 @@ file that this one accepts; tests compare them.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 from .model import IMAGE_FIELDS, VERSION_FIELDS, Image, Version
@@ -28,25 +29,36 @@ _LINE = (
     rf'(?:(  - |    |)([a-z0-9_]+):(?: ("[^"\\{_UNSAFE}]*")| (0|[1-9][0-9]{{0,17}})|)'
     rf'|#[^{_UNSAFE}]*|)\n'
 )
-_LINE_PATTERN = re.compile(_LINE)
-_FILE_PATTERN = re.compile(f"(?:{_LINE})*")
-_IMAGE_KINDS = {field.name: field for field in IMAGE_FIELDS}
-_VERSION_KINDS = {field.name: field for field in VERSION_FIELDS}
-_REQUIRED_VERSION_KEYS = frozenset(field.name for field in VERSION_FIELDS if field.required)
-_LIST_KEY = "versions"
+# The last group captures any other line, so one findall both splits the
+# text and shows whether every line is canonical.
+_LINE_PATTERN = re.compile(rf"{_LINE}|([^\n]*)\n")
 # Python types of the field kinds a canonical line can hold; "list" and "map" match no value.
 _TYPES = {"str": str, "int": int, "list": None, "map": None}
+# Fields whose values differ in every version: caching their checks costs more than it saves.
+_UNIQUE_VALUES = frozenset({"file", "size", "sha256", "buildtime", "pushed"})
+# Per field name: the Python type of its value, its check, and whether passed values are cached.
+_IMAGE_KINDS = {field.name: (_TYPES[field.kind], field.check, True) for field in IMAGE_FIELDS}
+_VERSION_KINDS = {field.name: (_TYPES[field.kind], field.check, field.name not in _UNIQUE_VALUES) for field in VERSION_FIELDS}
+_REQUIRED_VERSION_KEYS = frozenset(field.name for field in VERSION_FIELDS if field.required)
+_LIST_KEY = "versions"
+# (field name, value) pairs that passed their check. The checks are pure, and
+# registries repeat values across files (versions, pushers, licenses), so the
+# set is shared by every file and emptied when it reaches _PASSED_MAX.
+_PASSED: set[tuple[str, object]] = set()
+_PASSED_MAX = 1 << 16
 
 
 def _parse(text: str) -> tuple[dict, list[tuple[int, dict]]] | None:
     """Split canonical text into the top-level values and the (line, values) of each list item."""
-    if _FILE_PATTERN.fullmatch(text) is None:
+    if text and not text.endswith("\n"):
         return None
     top: dict[str, object] = {}
     items: list[tuple[int, dict]] = []
     current: dict | None = None
     in_list = False
-    for number, (indent, key, quoted, digits) in enumerate(_LINE_PATTERN.findall(text), start=1):
+    for number, (indent, key, quoted, digits, other) in enumerate(_LINE_PATTERN.findall(text), start=1):
+        if other:
+            return None
         if not key:
             continue  # a comment or an empty line
         if quoted:
@@ -80,17 +92,44 @@ def _parse(text: str) -> tuple[dict, list[tuple[int, dict]]] | None:
     return top, items
 
 
-def _valid(values: dict, kinds: dict, checked: set) -> bool:
-    """Return whether every value has its field's type and passes its check; `checked` caches passed (key, value) pairs."""
+def _valid(values: dict, kinds: dict) -> bool:
+    """Return whether every value has its field's type and passes its check."""
     for key, value in values.items():
-        field = kinds.get(key)
-        if field is None or type(value) is not _TYPES[field.kind]:
+        kind = kinds.get(key)
+        if kind is None or type(value) is not kind[0]:
             return False
-        if field.check is not None and (key, value) not in checked:
-            if field.check(value) is not None:
+        _, check, cached = kind
+        if check is None:
+            continue
+        if not cached:
+            if check(value) is not None:
                 return False
-            checked.add((key, value))
+        elif (key, value) not in _PASSED:
+            if check(value) is not None:
+                return False
+            if len(_PASSED) >= _PASSED_MAX:
+                _PASSED.clear()
+            _PASSED.add((key, value))
     return True
+
+
+# Every field of Version in order, with its default. The required ones are None until read_image sets them.
+_VERSION_DEFAULTS = {field.name: None if field.default is dataclasses.MISSING else field.default for field in dataclasses.fields(Version)}
+
+
+def _version(values: dict, line: int) -> Version:
+    """Return Version(**values, line=line) from checked values, without the frozen dataclass's __init__.
+
+    That __init__ sets each of the 17 fields through object.__setattr__, a
+    third of the cost of reading a version. Version has no __post_init__ and
+    no slots, so filling its __dict__ gives an equal object.
+    """
+    version = object.__new__(Version)
+    fields = version.__dict__
+    fields.update(_VERSION_DEFAULTS)
+    fields.update(values)
+    fields["line"] = line
+    return version
 
 
 def read_image(text: str, path: str) -> Image | None:
@@ -102,15 +141,14 @@ def read_image(text: str, path: str) -> Image | None:
     if set(top) != set(_IMAGE_KINDS) or not items:
         return None
     scalars = {key: value for key, value in top.items() if key != _LIST_KEY}
-    checked: set = set()
-    if not _valid(scalars, _IMAGE_KINDS, checked):
+    if not _valid(scalars, _IMAGE_KINDS):
         return None
     versions = []
     for line, values in items:
         if not _REQUIRED_VERSION_KEYS <= values.keys() or values.get("yanked") == "" or "sealed" in values:
             # A private version has a protection mapping, which only the strict reader reads.
             return None
-        if not _valid(values, _VERSION_KINDS, checked):
+        if not _valid(values, _VERSION_KINDS):
             return None
-        versions.append(Version(**values, line=line))
+        versions.append(_version(values, line))
     return Image(scalars["author"], scalars["name"], versions, path=path)

@@ -180,20 +180,23 @@ def load_index(root: Path | str) -> Index:
     return Index(header.root, header.settings, header.accounts, images)
 
 
-def _read_canonical(path: Path, shown: str) -> Image | None:
-    """Read a file that `registry-index add` wrote with the fast reader; None sends it to the strict reader."""
+def _read_canonical(path: Path, shown: str) -> tuple[Image | None, bytes]:
+    """Read a file that `registry-index add` wrote with the fast reader; None sends it to the strict reader.
+
+    Also return the bytes read (empty when the file could not be read).
+    """
     try:
         with open(path, "rb") as stream:
             data = stream.read(MAX_YAML_BYTES + 1)
     except OSError:
-        return None
+        return None, b""
     if len(data) > MAX_YAML_BYTES:
-        return None
+        return None, data
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
-        return None
-    return canonical.read_image(text, shown)
+        return None, data
+    return canonical.read_image(text, shown), data
 
 
 def _load_settings(root: Path, problems: list[Problem]) -> Settings | None:
@@ -304,20 +307,26 @@ def list_images(root: Path, problems: list[Problem]) -> list[ImageFile]:
 
 def read_image(root: Path, path: Path | str, accounts: dict[str, Account], problems: list[Problem]) -> Image | None:
     """Read and check one image file; add its problems to `problems` and return None when it cannot be used."""
+    return read_image_file(root, path, accounts, problems)[0]
+
+
+def read_image_file(root: Path, path: Path | str, accounts: dict[str, Account], problems: list[Problem]) -> tuple[Image | None, bytes | None]:
+    """Read and check one image file as `read_image` does; also return the bytes of a file the fast reader read, else None."""
     path = Path(path)
     shown = display_path(root, path)
-    image = _read_canonical(path, shown)
+    image, data = _read_canonical(path, shown)
     if image is None:
+        data = None
         node = _read(path, shown, problems)
         if node is None:
-            return None
+            return None, None
         image = parse_image(node, Reader(shown, problems))
     if image is None:
-        return None
+        return None, None
     expected = image_path(root, image.author, image.name)
     if path != expected:
         problems.append(Problem(shown, 1, f"image {image.author}/{image.name} must be in {display_path(root, expected)}; move the file"))
-        return None
+        return None, None
     account = accounts.get(names.identity(image.author))
     if account is None:
         problems.append(Problem(shown, 1, f"author {image.author!r} has no account in {ACCOUNTS_DIR}/; register it first"))
@@ -332,4 +341,4 @@ def read_image(root: Path, path: Path | str, accounts: dict[str, Account], probl
             seen[key] = version.line
         if names.identity(version.pusher) not in accounts:
             problems.append(Problem(shown, version.line, f"pusher {version.pusher!r} has no account in {ACCOUNTS_DIR}/"))
-    return image
+    return image, data

@@ -34,9 +34,13 @@ import bisect
 import itertools
 import json
 import string
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import NamedTuple
+
+# One encoder for every node: json.dumps with options builds a new one on each call.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 PREFIX_LENGTH = 3
 # A node lists every match when there are at most LIMIT. A truncated node
@@ -119,6 +123,8 @@ class Corpus:
         self.counts: list[int] = []
         self._joined: str | None = None
         self._starts: list[int] = []
+        # Entry number -> its JSON when listed with all its versions (see encode_node).
+        self.fragments: dict[int, str] = {}
         for entry in entries:
             self.append(entry)
 
@@ -174,6 +180,14 @@ class Corpus:
         return matches, found
 
 
+def _numbers() -> array.array:
+    return array.array("i")
+
+
+def _masks() -> array.array:
+    return array.array("Q")
+
+
 class Postings:
     """The matches of every key of 1 to PREFIX_LENGTH characters, gathered one entry at a time in search order.
 
@@ -184,12 +198,13 @@ class Postings:
 
     def __init__(self, corpus: Corpus):
         self.corpus = corpus
-        self.numbers: dict[str, array.array] = {}
+        self.numbers: dict[str, array.array] = defaultdict(_numbers)
         # The versions of partial matches as bit masks; masks of 64 versions
         # or more (rare) are 0 here and kept as tuples in `wide`.
-        self.partial: dict[str, array.array] = {}
+        self.partial: dict[str, array.array] = defaultdict(_masks)
         self.wide: dict[tuple[str, int], tuple[int, ...]] = {}
         self._version_keys: dict[str, tuple[str, ...]] = {}
+        self._indexes: dict[int, tuple[int, ...]] = {}
 
     def keys(self) -> list[str]:
         return list(self.numbers)
@@ -199,15 +214,24 @@ class Postings:
 
     def matches(self, key: str) -> list[Match]:
         """Return the matches of `key` in search order."""
-        masks = self.partial.get(key, ())
+        masks = self.partial.get(key)
+        if masks is None:
+            return [(number, None) for number in self.numbers[key]]
         found: list[Match] = []
         position = 0
+        # Many images have the same mask (the first version only, all ten versions), so each mask becomes a tuple once.
+        indexes = self._indexes
         for number in self.numbers[key]:
             if number >= 0:
                 found.append((number, None))
                 continue
             mask = masks[position]
-            versions = self.wide[(key, position)] if mask == 0 else tuple(index for index in range(mask.bit_length()) if mask >> index & 1)
+            if mask == 0:
+                versions = self.wide[(key, position)]
+            else:
+                versions = indexes.get(mask)
+                if versions is None:
+                    versions = indexes[mask] = tuple(index for index in range(mask.bit_length()) if mask >> index & 1)
             found.append((-1 - number, versions))
             position += 1
         return found
@@ -217,48 +241,47 @@ class Postings:
         numbers = self.numbers
         inside = {base[start:start + length] for length in range(1, PREFIX_LENGTH + 1) for start in range(len(base) - length + 1)}
         for key in inside:
-            found = numbers.get(key)
-            if found is None:
-                found = numbers[key] = array.array("i")
-            found.append(number)
-        # Keys that reach past the base contain ':' or lie in the version.
-        crossing: dict[str, list[int]] = {}
+            numbers[key].append(number)
+        # Keys that reach past the base contain ':' or lie in a version: the
+        # versions that contain each, as a bit mask.
+        crossing: dict[str, int] = {}
+        get = crossing.get
+        # Keys that start in the base and cross ':': the end of the base and
+        # ':' (in every version), followed by up to `extra` version characters.
+        tails = [base[-length:] + ":" for length in range(1, min(PREFIX_LENGTH - 1, len(base)) + 1)]
+        reaching = [(tail, extra) for tail in tails for extra in range(1, PREFIX_LENGTH - len(tail) + 1)]
         for index, version in enumerate(versions):
+            bit = 1 << index
             keys = self._version_keys.get(version)
             if keys is None:
                 text = ":" + version
-                keys = tuple({text[start:start + length] for length in range(1, PREFIX_LENGTH + 1) for start in range(len(text) - length + 1)})
-                self._version_keys[version] = keys
-            spanning = [
-                base[-length:] + ":" + version[:extra]
-                for length in range(1, min(PREFIX_LENGTH - 1, len(base)) + 1)
-                for extra in range(PREFIX_LENGTH - length)
-            ]
-            for key in (*keys, *spanning):
-                if key not in inside:
-                    crossing.setdefault(key, []).append(index)
-        for key, indexes in crossing.items():
-            found = numbers.get(key)
-            if found is None:
-                found = numbers[key] = array.array("i")
-            found.append(-1 - number)
-            masks = self.partial.get(key)
-            if masks is None:
-                masks = self.partial[key] = array.array("Q")
-            mask = 0
-            for index in indexes:
-                mask |= 1 << index
+                keys = self._version_keys[version] = tuple({text[start:start + length] for length in range(1, PREFIX_LENGTH + 1) for start in range(len(text) - length + 1)})
+            for key in keys:
+                crossing[key] = get(key, 0) | bit
+            for tail, extra in reaching:
+                key = tail + version[:extra]
+                crossing[key] = get(key, 0) | bit
+        every = (1 << len(versions)) - 1
+        for tail in tails:
+            crossing[tail] = every
+        for key in inside.intersection(crossing):
+            del crossing[key]
+        partial = self.partial
+        for key, mask in crossing.items():
+            numbers[key].append(-1 - number)
+            masks = partial[key]
             if mask.bit_length() <= 64:
                 masks.append(mask)
             else:
-                self.wide[(key, len(masks))] = tuple(sorted(set(indexes)))
+                self.wide[(key, len(masks))] = tuple(index for index in range(mask.bit_length()) if mask >> index & 1)
                 masks.append(0)
 
 
 def _node(corpus: Corpus, key: str, matches: list[Match], total: int | None = None) -> Node:
     """Return the node of `key` from its matches in order (all of them, or at least the first LIMIT versions when `total` is given)."""
     if total is None:
-        total = sum(corpus.size(match) for match in matches)
+        counts = corpus.counts
+        total = sum(counts[number] if versions is None else len(versions) for number, versions in matches)
     if total <= LIMIT or len(key) >= MAX_KEY_LENGTH:
         return Node(key, total, matches, True)
     listed: list[Match] = []
@@ -280,8 +303,20 @@ def _children(corpus: Corpus, key: str, matches: list[Match]) -> dict[str, list[
     """Return the matches of every key one character longer than `key`, in order."""
     children: dict[str, list[Match]] = {}
     length = len(key)
+    version_texts = corpus.version_texts
     for number, versions in matches:
         base, lowered = corpus.lowered[number]
+        if versions is None:
+            # Most often the key occurs once in the base and in no version.
+            start = base.find(key)
+            if 0 <= start < len(base) - length and base.find(key, start + 1) == -1 and key not in version_texts[number]:
+                child = base[start:start + length + 1]
+                found = children.get(child)
+                if found is None:
+                    children[child] = [(number, None)]
+                else:
+                    found.append((number, None))
+                continue
         every: set[str] = set()
         some: dict[str, set[int]] = {}
         if versions is None:
@@ -294,7 +329,7 @@ def _children(corpus: Corpus, key: str, matches: list[Match]) -> dict[str, list[
                     some.setdefault(key + ":", set()).update(range(len(lowered)))
                 start = base.find(key, start + 1)
             # Occurrences inside a version (a key without ':' cannot cross into one).
-            if key in corpus.version_texts[number]:
+            if key in version_texts[number]:
                 for index, version in enumerate(lowered):
                     start = version.find(key)
                     while start != -1:
@@ -513,20 +548,36 @@ def _count(entries: list[Entry], key: str) -> int:
 
 
 def encode_node(corpus: Corpus, node: Node) -> bytes:
-    """Return the JSON bytes of a node; see docs/api.md for the fields."""
+    """Return the JSON bytes of a node; see docs/api.md for the fields.
+
+    The same bytes as `encode_document`, but an entry listed with all its
+    versions is encoded once and reused in every node that lists it, about
+    fifty per image.
+    """
+    fragments = corpus.fragments
+    encode = _ENCODER.encode
     images = []
     for number, versions in node.matches:
-        entry = corpus.entries[number]
-        listed = list(entry.versions) if versions is None else [entry.versions[index] for index in versions]
-        images.append([entry.base, listed, entry.latest, entry.summary, entry.size, entry.buildtime])
-    return encode_document(node.key, node.complete, node.total, images, node.splits)
+        if versions is None:
+            fragment = fragments.get(number)
+            if fragment is None:
+                entry = corpus.entries[number]
+                fragment = fragments[number] = encode([entry.base, list(entry.versions), entry.latest, entry.summary, entry.size, entry.buildtime])
+        else:
+            entry = corpus.entries[number]
+            fragment = encode([entry.base, [entry.versions[index] for index in versions], entry.latest, entry.summary, entry.size, entry.buildtime])
+        images.append(fragment)
+    text = f'{{"key":{_ENCODER.encode(node.key)},"complete":{"true" if node.complete else "false"},"total":{node.total},"images":[{",".join(images)}]'
+    if node.splits:
+        text += f',"splits":{_ENCODER.encode(node.splits)}'
+    return (text + "}\n").encode("utf-8")
 
 
 def encode_document(key: str, complete: bool, total: int, images: list[list], splits: list[str]) -> bytes:
     document: dict = {"key": key, "complete": complete, "total": total, "images": images}
     if splits:
         document["splits"] = splits
-    return (json.dumps(document, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
+    return (_ENCODER.encode(document) + "\n").encode("utf-8")
 
 
 def plan_lookup(query: str, first: dict | None) -> str | None:

@@ -5,6 +5,7 @@ import json
 import pytest
 
 from conftest import REDIS_KI, REDIS_SHA256, TENGINE_KI, make_ki, manifest
+from registry_index import api
 from registry_index.editing import add_image
 from registry_index.errors import SiteError
 from registry_index.index import load_index
@@ -66,6 +67,17 @@ def test_pull_objects_and_node_entries_shape(sample_index, tmp_path):
         assert base in ("cycore/redis", "cycore/tengine")
         assert versions in (["3.0.4"], ["2.1.1"])
         assert len(shown) == 4 and all(isinstance(value, str) for value in shown)
+
+
+def test_pull_object_starts_with_search_object(sample_index):
+    index = load_index(sample_index)
+    image = index.sorted_images()[0]
+    version = image.versions[0]
+    pull = api.pull_object(index.settings, image, version)
+    search_fields = list(api.search_record(index.settings, image, version))
+    assert list(pull)[:len(search_fields)] == search_fields
+    assert list(pull)[len(search_fields):] == ["sha256", "file", "license", "homepage", "platform"]
+    assert {key: pull[key] for key in search_fields} == api.search_record(index.settings, image, version)
 
 
 def test_build_is_byte_identical(sample_index, tmp_path):
