@@ -276,10 +276,12 @@ def publish(
     from .index import load_index
     from .progress import Progress
     from .publishing import mirror_assets
-    from .site import build_site
+    from .site import build_site, check_out
 
     progress = Progress(label="publish")
     try:
+        # Before any upload, so a wrong --out costs no requests to GitHub.
+        check_out(index, out)
         loaded = load_index(index)
         report = mirror_assets(loaded, _github(token, api_url, write_interval), progress)
         progress.done()
