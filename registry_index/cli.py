@@ -154,12 +154,14 @@ def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
     port: int = typer.Option(8000, "--port", min=0, max=65535, help="TCP port; 0 picks a free one."),
     assets: Optional[Path] = typer.Option(None, "--assets", help="Folder of .ki files to serve at /assets/ and to point download URLs at, for offline previews."),
+    # 64 is server.MAX_CONNECTIONS, written out so that other commands need not import the server.
+    max_connections: int = typer.Option(64, "--max-connections", min=1, help="Maximum number of connections handled at once; a connection past it waits up to 1 second for a free one, then gets HTTP 503."),
 ) -> None:
     """Serve a built site, with the query-string API of kindo clients."""
     from .server import make_server
 
     try:
-        server = make_server(site, host, port, assets)
+        server = make_server(site, host, port, assets, max_connections)
     except RegistryError as error:
         raise fail(str(error))
     except OSError as error:
@@ -276,10 +278,12 @@ def publish(
     from .index import load_index
     from .progress import Progress
     from .publishing import mirror_assets
-    from .site import build_site
+    from .site import build_site, check_out
 
     progress = Progress(label="publish")
     try:
+        # Before any upload, so a wrong --out costs no requests to GitHub.
+        check_out(index, out)
         loaded = load_index(index)
         report = mirror_assets(loaded, _github(token, api_url, write_interval), progress)
         progress.done()

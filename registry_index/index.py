@@ -82,6 +82,13 @@ def _is_link(root: Path, path: Path, problems: list[Problem]) -> bool:
     return True
 
 
+# Problems for a symbolic link where the index expects a file or folder of its
+# own. The loader never follows such a link, so it reads nothing outside the index.
+LINKED_ACCOUNT_FILE = "symbolic link in place of an account file; account files must be regular files in the repository, so replace the link with the file itself"
+LINKED_AUTHOR_FOLDER = "symbolic link in place of an author folder; author folders must be real folders in the repository, so replace the link with the folder itself"
+LINKED_IMAGE_FILE = "symbolic link in place of an image file; image files must be regular files in the repository, so replace the link with the file itself"
+
+
 # The stat fields that tell whether a file changed since it was last read, as
 # git's index does: a rewrite changes the modification time or the size, and a
 # replacement by rename changes the inode.
@@ -224,13 +231,16 @@ def check_unexpected(root: Path, problems: list[Problem]) -> None:
         ))
 
 
-def _yaml_files(folder: Path, root: Path, problems: list[Problem]) -> list[Path]:
-    """List the .yaml files directly in `folder`; anything else is a problem."""
+def _yaml_files(folder: Path, root: Path, problems: list[Problem], linked: str) -> list[Path]:
+    """List the .yaml files directly in `folder`. Anything else is a problem, with the message `linked` for a symbolic link named *.yaml."""
     if _is_link(root, folder, problems) or not folder.is_dir():
         return []
     files = []
     for entry in sorted(folder.iterdir()):
         if entry.name.startswith("."):
+            continue
+        if entry.is_symlink() and entry.suffix == ".yaml":
+            problems.append(Problem(display_path(root, entry), 0, linked))
             continue
         if entry.is_symlink() or not entry.is_file() or entry.suffix != ".yaml":
             problems.append(Problem(display_path(root, entry), 0, "unexpected entry; only regular .yaml files belong here"))
@@ -241,7 +251,7 @@ def _yaml_files(folder: Path, root: Path, problems: list[Problem]) -> list[Path]
 
 def _load_accounts(root: Path, problems: list[Problem]) -> dict[str, Account]:
     accounts: dict[str, Account] = {}
-    for path in _yaml_files(root / ACCOUNTS_DIR, root, problems):
+    for path in _yaml_files(root / ACCOUNTS_DIR, root, problems, LINKED_ACCOUNT_FILE):
         shown = display_path(root, path)
         node = _read(path, shown, problems)
         if node is None:
@@ -280,6 +290,10 @@ def list_images(root: Path, problems: list[Problem]) -> list[ImageFile]:
         author_entries = sorted((entry for entry in authors if not entry.name.startswith(".")), key=lambda entry: entry.name)
     for author_entry in author_entries:
         author_dir = Path(author_entry.path)
+        # Author names are letters and digits only, so a linked name with a dot is some other stray entry.
+        if author_entry.is_symlink() and "." not in author_entry.name:
+            problems.append(Problem(display_path(root, author_dir), 0, LINKED_AUTHOR_FOLDER))
+            continue
         if author_entry.is_symlink() or not author_entry.is_dir(follow_symlinks=False):
             problems.append(Problem(display_path(root, author_dir), 0, "unexpected entry; images/ holds one folder per author"))
             continue
@@ -292,11 +306,12 @@ def list_images(root: Path, problems: list[Problem]) -> list[ImageFile]:
                     continue
                 # is_file without following links is False for a symlink.
                 if not name.endswith(".yaml") or not entry.is_file(follow_symlinks=False):
-                    unexpected.append(name)
+                    linked = name.endswith(".yaml") and entry.is_symlink()
+                    unexpected.append((name, LINKED_IMAGE_FILE if linked else "unexpected entry; only regular .yaml files belong here"))
                     continue
                 files.append((name[:-5], entry))
-        for name in sorted(unexpected):
-            problems.append(Problem(display_path(root, author_dir / name), 0, "unexpected entry; only regular .yaml files belong here"))
+        for name, message in sorted(unexpected):
+            problems.append(Problem(display_path(root, author_dir / name), 0, message))
         files.sort(key=_first)
         prefix = f"{IMAGES_DIR}/{author_entry.name}/"
         for _, entry in files:

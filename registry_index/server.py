@@ -17,6 +17,7 @@ import logging
 import mimetypes
 import os
 import re
+import socket
 import time
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -41,6 +42,9 @@ IMAGE_NOT_FOUND = "040014040"
 PARAMETER_INVALID = "010004000"
 PARAMETER_EMPTY = "010004003"
 PARAMETER_MISSING = "010004001"
+# registry-index's own code for a server at its connection limit. The hub's
+# code for that case, if it had one, is not known here.
+SERVER_BUSY = "050000503"
 
 MAX_TARGET_LENGTH = 4096
 # A decrypting download link stays valid this many seconds after the pull that made it.
@@ -51,8 +55,23 @@ MAX_CONCURRENT_DERIVATIONS = 2
 MAX_QUERY_FIELDS = 32
 # Seconds the server waits for each read from a client. A client that sends a
 # byte now and then keeps its connection open indefinitely, but every
-# connection has its own thread, so it blocks no other client.
+# connection has its own thread, so it blocks no other client while fewer
+# than the maximum number of connections are open.
 REQUEST_TIMEOUT = 10
+# Connections handled at once unless `serve --max-connections` sets another
+# number. Each has its own thread, so this also bounds the handler threads.
+MAX_CONNECTIONS = 64
+# Connections past the maximum that may wait for a free slot at the same time,
+# each in its own thread, and the seconds each waits before it gets HTTP 503.
+# Any further connection gets HTTP 503 at once.
+MAX_WAITING_CONNECTIONS = 16
+SLOT_WAIT_SECONDS = 1.0
+# Seconds between two log lines about rejected connections. The rejections in
+# between are counted in the next line, so a flood of connections cannot flood the log.
+REJECTION_LOG_SECONDS = 10.0
+# Bytes of a rejected connection's request read and discarded before the 503,
+# so that closing the socket does not reset the connection before the client reads the response.
+MAX_DISCARDED_BYTES = 64 * 1024
 # Bytes of a request line that parse_request percent-encodes: controls other
 # than tab, and everything outside ASCII.
 _RAW_BYTE = re.compile(rb"[\x00-\x08\x0b-\x1f\x7f-\xff]")
@@ -451,9 +470,101 @@ def _json(status: HTTPStatus, document: object):
     return status, {"Content-Type": "application/json; charset=utf-8"}, body
 
 
+class RejectionLog:
+    """Logs rejected connections: the first at once, then at most one line per `interval` seconds that counts the rest."""
+
+    def __init__(self, interval: float = REJECTION_LOG_SECONDS):
+        self.interval = interval
+        self.lock = threading.Lock()
+        self.last_logged: float | None = None
+        self.unlogged = 0
+
+    def rejected(self, client: str, max_connections: int) -> None:
+        with self.lock:
+            now = time.monotonic()
+            if self.last_logged is not None and now - self.last_logged < self.interval:
+                self.unlogged += 1
+                return
+            unlogged = self.unlogged
+            self.unlogged = 0
+            self.last_logged = now
+        message = "%s: connection rejected with HTTP 503 because the server is at its connection maximum (%d); raise --max-connections if the load is expected"
+        if unlogged:
+            log.warning(message + " (%d more rejected since the previous message)", client, max_connections, unlogged)
+        else:
+            log.warning(message, client, max_connections)
+
+
 class SiteServer(ThreadingHTTPServer):
+    """A threading HTTP server that handles at most `max_connections` connections at once.
+
+    A connection past the maximum waits up to SLOT_WAIT_SECONDS for a free
+    slot in a thread of its own, while at most MAX_WAITING_CONNECTIONS wait.
+    When no slot frees in time, or too many connections already wait, the
+    connection gets an HTTP 503 with a hub error body and is closed.
+    """
+
     daemon_threads = True
     request_queue_size = 128
+
+    def __init__(self, address, handler, max_connections: int = MAX_CONNECTIONS):
+        if max_connections < 1:
+            raise ValueError(f"max_connections is {max_connections}; it must be at least 1")
+        self.max_connections = max_connections
+        self.slots = threading.BoundedSemaphore(max_connections)
+        self.waiting = threading.BoundedSemaphore(MAX_WAITING_CONNECTIONS)
+        self.rejections = RejectionLog()
+        super().__init__(address, handler)
+
+    def process_request(self, request, client_address) -> None:
+        """Start a handler thread in a free slot, else a thread that waits for one, else reject the connection."""
+        if self.slots.acquire(blocking=False):
+            try:
+                super().process_request(request, client_address)
+            except BaseException:
+                self.slots.release()
+                raise
+            return
+
+        if self.waiting.acquire(blocking=False):
+            try:
+                threading.Thread(target=self._wait_for_slot, args=(request, client_address), daemon=True).start()
+            except BaseException:
+                self.waiting.release()
+                raise
+            return
+
+        # NOTE: a request that arrives after the close makes the kernel reset the
+        # connection, and a client may then see the reset instead of the 503.
+        # This thread accepts every connection, so it does not wait for the request.
+        self._reject(request, client_address)
+
+    def process_request_thread(self, request, client_address) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.slots.release()
+
+    def _wait_for_slot(self, request, client_address) -> None:
+        try:
+            admitted = self.slots.acquire(timeout=SLOT_WAIT_SECONDS)
+        finally:
+            self.waiting.release()
+        if admitted:
+            self.process_request_thread(request, client_address)
+        else:
+            self._reject(request, client_address)
+
+    def _reject(self, request: socket.socket, client_address) -> None:
+        """Send HTTP 503 without blocking, then close the connection."""
+        self.rejections.rejected(client_address[0], self.max_connections)
+        try:
+            request.setblocking(False)
+            _discard_received(request)
+            request.send(_busy_response(self.max_connections))
+        except OSError as error:
+            log.debug("%s: sending the 503 failed: %s", client_address[0], error)
+        self.shutdown_request(request)
 
     def handle_error(self, request, client_address) -> None:
         """Log a failed connection in one line; the base class prints a traceback to stderr."""
@@ -464,7 +575,35 @@ class SiteServer(ThreadingHTTPServer):
             log.exception("%s: request failed", client_address[0])
 
 
-def make_server(site_dir: Path | str, host: str = "127.0.0.1", port: int = 8000, assets: Path | str | None = None) -> SiteServer:
+def _busy_response(max_connections: int) -> bytes:
+    """Return the whole HTTP 503 response for a connection past the maximum."""
+    document = {"code": SERVER_BUSY, "msg": f"server is busy at its connection maximum ({max_connections}); try again in a few seconds"}
+    body = (json.dumps(document) + "\n").encode("utf-8")
+    head = (
+        "HTTP/1.1 503 Service Unavailable\r\n"
+        "Content-Type: application/json; charset=utf-8\r\n"
+        f"Content-Length: {len(body)}\r\n"
+        "Retry-After: 1\r\n"
+        "Connection: close\r\n"
+        "\r\n"
+    )
+    return head.encode("ascii") + body
+
+
+def _discard_received(connection: socket.socket) -> None:
+    """Read and drop what a non-blocking `connection` has received, up to MAX_DISCARDED_BYTES."""
+    discarded = 0
+    while discarded < MAX_DISCARDED_BYTES:
+        try:
+            data = connection.recv(MAX_DISCARDED_BYTES - discarded)
+        except BlockingIOError:
+            return
+        if not data:
+            return
+        discarded += len(data)
+
+
+def make_server(site_dir: Path | str, host: str = "127.0.0.1", port: int = 8000, assets: Path | str | None = None, max_connections: int = MAX_CONNECTIONS) -> SiteServer:
     """Return a server for the built site at `site_dir`; call serve_forever() to run it."""
     site_dir = Path(site_dir)
     if not (site_dir / MARKER).is_file():
@@ -472,4 +611,4 @@ def make_server(site_dir: Path | str, host: str = "127.0.0.1", port: int = 8000,
     if assets is not None and not Path(assets).is_dir():
         raise SiteError(f"--assets {assets}: folder not found")
     handler = type("SiteHandler", (Handler,), {"site": Site(site_dir, Path(assets) if assets else None)})
-    return SiteServer((host, port), handler)
+    return SiteServer((host, port), handler, max_connections)

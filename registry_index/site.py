@@ -464,11 +464,14 @@ def _check_target(out: Path) -> None:
         raise SiteError(f"{out} is not empty and was not built by registry-index (no {MARKER} file); choose an empty or new --out folder")
 
 
-def _check_out(root: Path, out: Path) -> None:
+def check_out(root: Path | str, out: Path | str) -> None:
+    """Raise SiteError when the output folder `out` contains the index folder `root` or is inside it."""
     resolved_out = Path(os.path.realpath(out))
     resolved_index = Path(os.path.realpath(root))
     if resolved_index == resolved_out or resolved_out in resolved_index.parents:
         raise SiteError(f"--out {out} contains the index folder {root}; the build replaces --out as a whole, so choose a folder outside the index")
+    if resolved_index in resolved_out.parents:
+        raise SiteError(f"--out {out} is inside the index folder {root}; the built site would become part of the index, so choose a folder outside the index")
 
 
 def _spare(out: Path) -> Path:
@@ -525,6 +528,8 @@ def build_site(source: Index | Path | str, out: Path | str, incremental: bool = 
     place of a full build when only image files changed. Two builds into
     one `out` run one after the other: the second waits for the first.
     """
+    # Checked before the lock file is made, because the lock file goes beside `out`.
+    check_out(source.root if isinstance(source, Index) else source, out)
     out = Path(os.path.abspath(out))
     out.parent.mkdir(parents=True, exist_ok=True)
     with open(out.with_name(f".{out.name}.lock"), "a") as lock:
@@ -541,7 +546,6 @@ def _build(source: Index | Path | str, out: Path, incremental: bool, progress: P
     if isinstance(source, Index):
         header = Header(source.root, source.settings, source.accounts, [], [])
         loaded = source
-        _check_out(header.root, out)
         _check_target(out)
     else:
         progress.stage("listing the index")
@@ -558,7 +562,6 @@ def _build(source: Index | Path | str, out: Path, incremental: bool, progress: P
             inputs = _input_keys(root)
             header = read_header(source, known.image_files, known.accounts)
             loaded = None
-            _check_out(header.root, out)
             _check_target(out)
             if header.settings is None or header.problems:
                 raise InvalidIndex(header.problems)

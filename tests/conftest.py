@@ -115,8 +115,8 @@ def running_server():
 
     servers = []
 
-    def start(site: Path, assets: Path | None = None) -> str:
-        server = make_server(site, "127.0.0.1", 0, assets)
+    def start(site: Path, assets: Path | None = None, **options) -> str:
+        server = make_server(site, "127.0.0.1", 0, assets, **options)
         thread = threading.Thread(target=server.serve_forever, daemon=True)
         thread.start()
         servers.append(server)

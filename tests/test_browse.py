@@ -494,7 +494,8 @@ def bulk_index(root: Path) -> Index:
 @pytest.fixture(scope="module")
 def bulk_site(tmp_path_factory):
     folder = tmp_path_factory.mktemp("bulk") / "site"
-    index = bulk_index(folder.parent)
+    # The index exists only in memory, so its root only has to lie outside the site.
+    index = bulk_index(folder.parent / "index")
     build_site(index, folder)
     base, server = serve(folder)
     yield base, index

@@ -76,6 +76,44 @@ def test_build_refuses_out_containing_index(sample_index, tmp_path):
     assert (sample_index / "registry.yaml").is_file()
 
 
+@pytest.mark.parametrize("loaded", [False, True], ids=["folder", "loaded"])
+@pytest.mark.parametrize("inside", ["site", "images/site", ".site"])
+def test_build_rejects_out_inside_index(sample_index, loaded, inside):
+    out = sample_index / inside
+    with pytest.raises(SiteError) as caught:
+        build_site(load_index(sample_index) if loaded else sample_index, out)
+    assert str(caught.value) == f"--out {out} is inside the index folder {sample_index}; the built site would become part of the index, so choose a folder outside the index"
+    # Not even the lock file that goes beside --out was made.
+    assert sorted(path.name for path in sample_index.iterdir()) == ["accounts", "images", "registry.yaml"]
+    assert sorted(path.name for path in (sample_index / "images").iterdir()) == ["cycore"]
+
+
+def test_build_rejects_out_through_link(sample_index, tmp_path):
+    (tmp_path / "link").symlink_to(sample_index)
+    out = tmp_path / "link" / "site"
+    with pytest.raises(SiteError) as caught:
+        build_site(sample_index, out)
+    assert str(caught.value) == f"--out {out} is inside the index folder {sample_index}; the built site would become part of the index, so choose a folder outside the index"
+    assert not (sample_index / "site").exists()
+
+
+def test_build_cli_rejects_out_inside_index(sample_index, monkeypatch):
+    monkeypatch.chdir(sample_index.parent)
+    result = runner.invoke(app, ["build", "--index", "index", "--out", "index/site"])
+    assert result.exit_code == 1
+    assert result.stderr == "Error: --out index/site is inside the index folder index; the built site would become part of the index, so choose a folder outside the index\n"
+    assert not (sample_index / "site").exists()
+
+
+def test_publish_rejects_out_before_uploads(sample_index, monkeypatch):
+    monkeypatch.chdir(sample_index.parent)
+    # Were the check to come after an upload, the request would go to loopback and never leave this machine.
+    result = runner.invoke(app, ["publish", "--index", "index", "--out", "index/site", "--token", "unused", "--api-url", "http://127.0.0.1:9"])
+    assert result.exit_code == 1
+    assert result.stderr == "Error: --out index/site is inside the index folder index; the built site would become part of the index, so choose a folder outside the index\n"
+    assert not (sample_index / "site").exists()
+
+
 @pytest.mark.parametrize("old, new, expected", [
     ("size: 1367041", "size: 0", "index/images/cycore/redis.yaml:7: size 0 is out of range; a release asset has 1 to 2147483647 bytes"),
     ('buildtime: "2026-12-04 19:17:10"', 'buildtime: "2026-13-45 99:99:99"', "index/images/cycore/redis.yaml:9: buildtime '2026-13-45 99:99:99' is invalid; expected a time such as 2026-12-04 19:17:10"),

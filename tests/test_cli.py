@@ -35,6 +35,16 @@ def test_validate_lists_problems_and_fails(index_dir):
     assert result.stderr == f"Error: 2 problems in {index_dir}\n"
 
 
+def test_validate_reports_linked_image_file(sample_index, tmp_path):
+    elsewhere = tmp_path / "elsewhere.yaml"
+    elsewhere.write_text('author: "cycore"\nname: "app"\nversions: []\n')
+    (sample_index / "images/cycore/app.yaml").symlink_to(elsewhere)
+    result = runner.invoke(app, ["validate", "--index", str(sample_index)])
+    assert result.exit_code == 1
+    assert result.stdout == "index/images/cycore/app.yaml: symbolic link in place of an image file; image files must be regular files in the repository, so replace the link with the file itself\n"
+    assert result.stderr == f"Error: 1 problem in {sample_index}\n"
+
+
 def test_validate_assets_finds_mismatch(sample_index, tmp_path):
     folder = tmp_path / "assets"
     folder.mkdir()

@@ -2,17 +2,26 @@
 
 import hashlib
 import http.client
+import json
 import logging
+import socket
+import subprocess
+import sys
 import time
 
 import pytest
 import requests
+from typer.testing import CliRunner
 
 from conftest import FIXTURES, REDIS_SHA256, make_ki, manifest
+from registry_index.cli import app
 from registry_index.editing import add_image
 from registry_index.errors import SiteError
 from registry_index.index import load_index
-from registry_index.server import HubError, loggable_target, make_server, parse_unique_name, pull_target, Target
+from registry_index.server import (
+    MAX_CONNECTIONS, MAX_WAITING_CONNECTIONS, SLOT_WAIT_SECONDS, HubError, RejectionLog, Target,
+    loggable_target, make_server, parse_unique_name, pull_target,
+)
 from registry_index.site import build_site
 
 
@@ -172,3 +181,132 @@ def test_request_log_has_no_token(site, running_server, caplog):
         time.sleep(0.01)
     assert any("/v1/search?q=redis&username=cycore&token=<redacted>" in line for line in lines)
     assert not any(token in line for line in lines)
+
+
+def busy_line(max_connections: int) -> str:
+    return f"127.0.0.1: connection rejected with HTTP 503 because the server is at its connection maximum ({max_connections}); raise --max-connections if the load is expected"
+
+
+def busy_body(max_connections: int) -> bytes:
+    return f'{{"code": "050000503", "msg": "server is busy at its connection maximum ({max_connections}); try again in a few seconds"}}\n'.encode()
+
+
+def fetch(address: tuple[str, int], target: str = "/v1/index.json") -> tuple[int, str | None, bytes]:
+    """Send GET `target` on a new connection and return the status, the Retry-After header and the body."""
+    connection = http.client.HTTPConnection(*address, timeout=10)
+    try:
+        connection.request("GET", target)
+        response = connection.getresponse()
+        return response.status, response.getheader("Retry-After"), response.read()
+    finally:
+        connection.close()
+
+
+def read_until_closed(connection: socket.socket) -> bytes:
+    received = b""
+    while chunk := connection.recv(4096):
+        received += chunk
+    return received
+
+
+def server_address(base: str) -> tuple[str, int]:
+    host, port = base.removeprefix("http://").rsplit(":", 1)
+    return host, int(port)
+
+
+def test_connection_past_maximum_gets_503(site, running_server, caplog):
+    caplog.set_level(logging.WARNING, logger="registry_index.server")
+    address = server_address(running_server(site))
+    idle = [socket.create_connection(address, timeout=10) for _ in range(MAX_CONNECTIONS)]
+    try:
+        started = time.monotonic()
+        status, retry_after, body = fetch(address)
+        waited = time.monotonic() - started
+        assert status == 503
+        assert retry_after == "1"
+        assert body == busy_body(64)
+        assert json.loads(body)["code"] == "050000503"
+        # The connection waited for a free slot before it got the 503.
+        assert waited >= SLOT_WAIT_SECONDS * 0.9
+
+        # The server reads end of file on the closed connection and frees its slot for the next one.
+        idle.pop().close()
+        assert fetch(address) == (200, None, (site / "v1/index.json").read_bytes())
+    finally:
+        for connection in idle:
+            connection.close()
+    assert [record.getMessage() for record in caplog.records] == [busy_line(64)]
+
+
+def test_full_waiting_room_rejects_at_once(site, running_server, caplog):
+    caplog.set_level(logging.WARNING, logger="registry_index.server")
+    address = server_address(running_server(site, max_connections=2))
+    handled = [socket.create_connection(address, timeout=10) for _ in range(2)]
+    waiting = [socket.create_connection(address, timeout=10) for _ in range(MAX_WAITING_CONNECTIONS)]
+    try:
+        started = time.monotonic()
+        with socket.create_connection(address, timeout=10) as rejected:
+            response = read_until_closed(rejected)
+        elapsed = time.monotonic() - started
+        body = busy_body(2)
+        head = f"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: {len(body)}\r\nRetry-After: 1\r\nConnection: close\r\n\r\n"
+        assert response == head.encode() + body
+        assert elapsed < SLOT_WAIT_SECONDS
+
+        # The waiting connections get the same 503 when their wait ends.
+        for connection in waiting:
+            assert read_until_closed(connection) == head.encode() + body
+
+        handled.pop().close()
+        assert fetch(address)[0] == 200
+    finally:
+        for connection in handled + waiting:
+            connection.close()
+    # One line for the first rejection, because the other 16 came within REJECTION_LOG_SECONDS of it.
+    assert [record.getMessage() for record in caplog.records] == [busy_line(2)]
+
+
+def test_rejection_log_counts_repeats(caplog):
+    caplog.set_level(logging.WARNING, logger="registry_index.server")
+    rejections = RejectionLog(interval=10)
+    for client in ["192.0.2.1", "192.0.2.2", "192.0.2.3"]:
+        rejections.rejected(client, 64)
+    # As if the interval had passed since the first line.
+    rejections.last_logged -= 10
+    rejections.rejected("192.0.2.4", 64)
+    rejections.rejected("192.0.2.5", 64)
+    assert [record.getMessage() for record in caplog.records] == [
+        "192.0.2.1: connection rejected with HTTP 503 because the server is at its connection maximum (64); raise --max-connections if the load is expected",
+        "192.0.2.4: connection rejected with HTTP 503 because the server is at its connection maximum (64); raise --max-connections if the load is expected (2 more rejected since the previous message)",
+    ]
+    assert [record.levelname for record in caplog.records] == ["WARNING", "WARNING"]
+
+
+def test_serve_max_connections_option(site):
+    process = subprocess.Popen(
+        [sys.executable, "-m", "registry_index", "serve", "--site", str(site), "--port", "0", "--max-connections", "2"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    idle = []
+    try:
+        line = process.stdout.readline()
+        assert line.startswith("serving ")
+        address = server_address(line.rsplit(" at ", 1)[1].strip().rstrip("/"))
+        idle = [socket.create_connection(address, timeout=10) for _ in range(2)]
+        assert fetch(address) == (503, "1", busy_body(2))
+        idle.pop().close()
+        assert fetch(address) == (200, None, (site / "v1/index.json").read_bytes())
+    finally:
+        for connection in idle:
+            connection.close()
+        process.terminate()
+        _, stderr = process.communicate(timeout=10)
+    assert stderr.splitlines().count(f"WARNING: {busy_line(2)}") == 1
+
+
+def test_serve_rejects_zero_max_connections():
+    result = CliRunner().invoke(app, ["serve", "--max-connections", "0"])
+    assert result.exit_code == 2
+    # The wording is typer's and changes between its versions; the option and the limit stay.
+    assert "'--max-connections'" in result.output
+    assert "x>=1" in result.output

@@ -45,10 +45,10 @@ def image(old: str, new: str) -> Callable[[Path], None]:
 
 
 def link(relative: str, target_name: str, content: str = SECRET) -> Callable[[Path], None]:
-    """Replace `relative` by a symbolic link to a file or folder outside the index."""
+    """Replace `relative` by a symbolic link to a file outside the index when `target_name` ends in .yaml, else to a folder outside it."""
     def prepare(index: Path) -> None:
         outside = index.parent / target_name
-        if relative.endswith(".yaml"):
+        if target_name.endswith(".yaml"):
             outside.write_text(f"title: {content}\n")
         else:
             outside.mkdir()
@@ -154,9 +154,19 @@ CASES = [
     IndexCase("accounts-folder-symlink", link("accounts", "elsewhere"),
               ["index/accounts: unexpected symbolic link; replace it with the file or folder itself"]),
     IndexCase("account-file-symlink", link("accounts/mallory.yaml", "elsewhere.yaml"),
-              ["index/accounts/mallory.yaml: unexpected entry; only regular .yaml files belong here"]),
+              ["index/accounts/mallory.yaml: symbolic link in place of an account file; account files must be regular files in the repository, so replace the link with the file itself"]),
+    IndexCase("account-other-symlink", link("accounts/notes.txt", "elsewhere"),
+              ["index/accounts/notes.txt: unexpected entry; only regular .yaml files belong here"]),
     IndexCase("images-folder-symlink", link("images", "elsewhere"),
               ["index/images: unexpected symbolic link; replace it with the file or folder itself"]),
     IndexCase("author-folder-symlink", link("images/mallory", "elsewhere"),
-              ["index/images/mallory: unexpected entry; images/ holds one folder per author"]),
+              ["index/images/mallory: symbolic link in place of an author folder; author folders must be real folders in the repository, so replace the link with the folder itself"]),
+    IndexCase("images-other-symlink", link("images/readme.yaml", "elsewhere.yaml"),
+              ["index/images/readme.yaml: unexpected entry; images/ holds one folder per author"]),
+    IndexCase("image-file-symlink", link(IMAGE, "elsewhere.yaml"),
+              [f"{SHOWN}: symbolic link in place of an image file; image files must be regular files in the repository, so replace the link with the file itself"]),
+    IndexCase("image-file-symlink-to-folder", link("images/cycore/app.yaml", "elsewhere"),
+              ["index/images/cycore/app.yaml: symbolic link in place of an image file; image files must be regular files in the repository, so replace the link with the file itself"]),
+    IndexCase("image-other-symlink", link("images/cycore/notes.txt", "elsewhere"),
+              ["index/images/cycore/notes.txt: unexpected entry; only regular .yaml files belong here"]),
 ]
