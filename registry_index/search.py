@@ -7,8 +7,8 @@ substring of some unique name:
 
 - every substring of 1 to PREFIX_LENGTH characters has a node;
 - a node is *complete* when it lists every version containing its key and there
-  are at most LIMIT of them;
-- otherwise it is *truncated*: it lists the first LIMIT versions in search
+  are at most LIMIT of them, or when its key has MAX_KEY_LENGTH characters;
+- otherwise it is *truncated*: it lists the first SHOWN versions in search
   order and the exact total, and a key of PREFIX_LENGTH characters lists
   `splits`, every longer key starting with it whose node is truncated too;
 - every key one character longer than a truncated key of PREFIX_LENGTH or
@@ -106,7 +106,7 @@ Match = tuple[int, "tuple[int, ...] | None"]
 class Node:
     key: str
     total: int
-    matches: list[Match]  # the listed ones: all when complete, the first LIMIT versions when truncated
+    matches: list[Match]  # the listed ones: all when complete, the first SHOWN versions when truncated
     complete: bool
     splits: list[str] = field(default_factory=list)
 
@@ -278,7 +278,7 @@ class Postings:
 
 
 def _node(corpus: Corpus, key: str, matches: list[Match], total: int | None = None) -> Node:
-    """Return the node of `key` from its matches in order (all of them, or at least the first LIMIT versions when `total` is given)."""
+    """Return the node of `key` from its matches in order (all of them, or at least the first SHOWN versions when `total` is given)."""
     if total is None:
         counts = corpus.counts
         total = sum(counts[number] if versions is None else len(versions) for number, versions in matches)
