@@ -356,6 +356,11 @@ def main(argv: list[str] | None = None) -> int:
     if arguments.images < 1 or arguments.versions < 1:
         parser.error("--images and --versions must be at least 1")
 
+    if arguments.workdir is not None:
+        try:
+            arguments.workdir.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            parser.error(f"cannot create --workdir {arguments.workdir}: {error.strerror}; choose a writable folder")
     launcher = Launcher()
     workdir = Path(tempfile.mkdtemp(prefix="registry-bench-", dir=arguments.workdir))
     try:

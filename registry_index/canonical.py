@@ -14,7 +14,6 @@ file that this one accepts; tests compare them.
 
 from __future__ import annotations
 
-import dataclasses
 import re
 
 from .model import IMAGE_FIELDS, VERSION_FIELDS, Image, Version
@@ -113,25 +112,6 @@ def _valid(values: dict, kinds: dict) -> bool:
     return True
 
 
-# Every field of Version in order, with its default. The required ones are None until read_image sets them.
-_VERSION_DEFAULTS = {field.name: None if field.default is dataclasses.MISSING else field.default for field in dataclasses.fields(Version)}
-
-
-def _version(values: dict, line: int) -> Version:
-    """Return Version(**values, line=line) from checked values, without the frozen dataclass's __init__.
-
-    That __init__ sets each of the 17 fields through object.__setattr__, a
-    third of the cost of reading a version. Version has no __post_init__ and
-    no slots, so filling its __dict__ gives an equal object.
-    """
-    version = object.__new__(Version)
-    fields = version.__dict__
-    fields.update(_VERSION_DEFAULTS)
-    fields.update(values)
-    fields["line"] = line
-    return version
-
-
 def read_image(text: str, path: str) -> Image | None:
     """Return the image in canonical `text`, or None when the strict reader must read it."""
     parsed = _parse(text)
@@ -150,5 +130,5 @@ def read_image(text: str, path: str) -> Image | None:
             return None
         if not _valid(values, _VERSION_KINDS):
             return None
-        versions.append(_version(values, line))
+        versions.append(Version(**values, line=line))
     return Image(scalars["author"], scalars["name"], versions, path=path)

@@ -272,8 +272,8 @@ def _load_accounts(root: Path, problems: list[Problem]) -> dict[str, Account]:
     return accounts
 
 
-def _first(item: tuple) -> str:
-    return item[0]
+# Opening an author folder: never through a link, and closed in any child process.
+_FOLDER_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 def list_images(root: Path, problems: list[Problem]) -> list[ImageFile]:
@@ -297,26 +297,33 @@ def list_images(root: Path, problems: list[Problem]) -> list[ImageFile]:
         if author_entry.is_symlink() or not author_entry.is_dir(follow_symlinks=False):
             problems.append(Problem(display_path(root, author_dir), 0, "unexpected entry; images/ holds one folder per author"))
             continue
-        files = []
+        files: list[tuple[str, str]] = []
         unexpected = []
-        with os.scandir(author_dir) as scanned:
-            for entry in scanned:
-                name = entry.name
-                if name.startswith("."):
-                    continue
-                # is_file without following links is False for a symlink.
-                if not name.endswith(".yaml") or not entry.is_file(follow_symlinks=False):
-                    linked = name.endswith(".yaml") and entry.is_symlink()
-                    unexpected.append((name, LINKED_IMAGE_FILE if linked else "unexpected entry; only regular .yaml files belong here"))
-                    continue
-                files.append((name[:-5], entry))
-        for name, message in sorted(unexpected):
-            problems.append(Problem(display_path(root, author_dir / name), 0, message))
-        files.sort(key=_first)
-        prefix = f"{IMAGES_DIR}/{author_entry.name}/"
-        for _, entry in files:
-            status = entry.stat(follow_symlinks=False)
-            listed.append(ImageFile(prefix + entry.name, entry.path, (status.st_mtime_ns, status.st_ctime_ns, status.st_size, status.st_ino)))
+        # Listing and lstat relative to the folder's descriptor: the kernel
+        # then resolves one path component per file instead of the whole path.
+        folder = os.open(author_entry.path, _FOLDER_FLAGS)
+        try:
+            with os.scandir(folder) as scanned:
+                for entry in scanned:
+                    name = entry.name
+                    if name.startswith("."):
+                        continue
+                    # is_file without following links is False for a symlink.
+                    if not name.endswith(".yaml") or not entry.is_file(follow_symlinks=False):
+                        linked = name.endswith(".yaml") and entry.is_symlink()
+                        unexpected.append((name, LINKED_IMAGE_FILE if linked else "unexpected entry; only regular .yaml files belong here"))
+                        continue
+                    files.append((name[:-5], name))
+            for name, message in sorted(unexpected):
+                problems.append(Problem(display_path(root, author_dir / name), 0, message))
+            files.sort()
+            prefix = f"{IMAGES_DIR}/{author_entry.name}/"
+            folder_path = author_entry.path
+            for _, name in files:
+                status = os.stat(name, dir_fd=folder, follow_symlinks=False)
+                listed.append(ImageFile(prefix + name, f"{folder_path}/{name}", (status.st_mtime_ns, status.st_ctime_ns, status.st_size, status.st_ino)))
+        finally:
+            os.close(folder)
     return listed
 
 
