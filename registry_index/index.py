@@ -286,6 +286,7 @@ def list_images(root: Path, problems: list[Problem]) -> list[ImageFile]:
     if _is_link(root, images_dir, problems) or not images_dir.is_dir():
         return []
     listed: list[ImageFile] = []
+    append, stat, new_tuple = listed.append, os.stat, tuple.__new__
     with os.scandir(images_dir) as authors:
         author_entries = sorted((entry for entry in authors if not entry.name.startswith(".")), key=lambda entry: entry.name)
     for author_entry in author_entries:
@@ -318,10 +319,11 @@ def list_images(root: Path, problems: list[Problem]) -> list[ImageFile]:
                 problems.append(Problem(display_path(root, author_dir / name), 0, message))
             files.sort()
             prefix = f"{IMAGES_DIR}/{author_entry.name}/"
-            folder_path = author_entry.path
+            folder_path = f"{author_entry.path}/"
             for _, name in files:
-                status = os.stat(name, dir_fd=folder, follow_symlinks=False)
-                listed.append(ImageFile(prefix + name, f"{folder_path}/{name}", (status.st_mtime_ns, status.st_ctime_ns, status.st_size, status.st_ino)))
+                status = stat(name, dir_fd=folder, follow_symlinks=False)
+                # tuple.__new__ rather than ImageFile(...), whose generated __new__ is a Python call per file.
+                append(new_tuple(ImageFile, (prefix + name, folder_path + name, (status.st_mtime_ns, status.st_ctime_ns, status.st_size, status.st_ino))))
         finally:
             os.close(folder)
     return listed

@@ -229,6 +229,7 @@ class Known(NamedTuple):
     accounts: dict[str, Account] | None = None  # when no account file changed
     stored: state.Stored | None = None  # the open state; the build closes it
     changed: list[ImageFile] | None = None  # image files whose stat key differs from the state's, or is racy
+    inputs: dict[str, FileKey] | None = None  # stat keys of the settings and account files, when taken
 
 
 def _known(root: Path, out: Path, started: float) -> Known:
@@ -246,7 +247,7 @@ def _known(root: Path, out: Path, started: float) -> Known:
     check_unexpected(root, problems)
     image_files = list_images(root, problems)
     if problems:
-        return Known(stored=stored)
+        return Known(stored=stored, inputs=inputs)
     keys = stored.keys
     changed = [image_file for image_file in image_files if keys.get(image_file.relative) != image_file.key or image_file.key[0] >= racy]
     if same_inputs and not changed and len(image_files) == len(keys) and head.code == code_fingerprint():
@@ -256,7 +257,7 @@ def _known(root: Path, out: Path, started: float) -> Known:
         accounts = stored.accounts() if same_inputs else None
     except state.DAMAGED:
         accounts = None
-    return Known(None, image_files, accounts, stored, changed)
+    return Known(None, image_files, accounts, stored, changed, inputs)
 
 
 def _record(image_file: ImageFile, image: Image, data: bytes | None = None) -> ImageRecord:
@@ -559,7 +560,7 @@ def _build(source: Index | Path | str, out: Path, incremental: bool, progress: P
         try:
             if known.summary is not None:
                 return known.summary
-            inputs = _input_keys(root)
+            inputs = known.inputs if known.inputs is not None else _input_keys(root)
             header = read_header(source, known.image_files, known.accounts)
             loaded = None
             _check_target(out)
