@@ -276,7 +276,7 @@ def _record(image_file: ImageFile, image: Image, data: bytes | None = None) -> I
         files=tuple((version.file.lower(), version.line) for version in versions if not version.url and id(version) not in duplicates),
         entry=api.search_entry(image),
         listing=pages.listing(image),
-        # The bytes decide the image; hashing them is a tenth of the cost of the image's repr.
+        # The bytes decide the image, and hashing them costs far less than building the image's repr.
         digest=hashlib.blake2b(data if data is not None else repr(image).encode(), digest_size=16).hexdigest(),
     )
 
