@@ -33,6 +33,7 @@ import array
 import bisect
 import itertools
 import json
+from json.encoder import encode_basestring
 import string
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
@@ -41,6 +42,8 @@ from typing import NamedTuple
 
 # One encoder for every node: json.dumps with options builds a new one on each call.
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+# The encoder's string writer, for entries built from cached parts.
+_string = encode_basestring
 
 PREFIX_LENGTH = 3
 # A node lists every match when there are at most LIMIT. A truncated node
@@ -123,8 +126,10 @@ class Corpus:
         self.counts: list[int] = []
         self._joined: str | None = None
         self._starts: list[int] = []
-        # Entry number -> its JSON when listed with all its versions (see encode_node).
+        # Entry number -> its JSON when listed with all its versions, and the
+        # JSON before and after the versions when listed with some (see encode_node).
         self.fragments: dict[int, str] = {}
+        self.fragment_parts: dict[int, tuple[str, str]] = {}
         for entry in entries:
             self.append(entry)
 
@@ -551,26 +556,38 @@ def encode_node(corpus: Corpus, node: Node) -> bytes:
     """Return the JSON bytes of a node; see docs/api.md for the fields.
 
     The same bytes as `encode_document`, but an entry listed with all its
-    versions is encoded once and reused in every node that lists it, about
-    fifty per image.
+    versions is encoded once and reused in every node that lists it (about
+    fifty per image), and the text around the versions of other entries is
+    encoded once too.
     """
     fragments = corpus.fragments
-    encode = _ENCODER.encode
     images = []
     for number, versions in node.matches:
         if versions is None:
             fragment = fragments.get(number)
             if fragment is None:
-                entry = corpus.entries[number]
-                fragment = fragments[number] = encode([entry.base, list(entry.versions), entry.latest, entry.summary, entry.size, entry.buildtime])
+                fragment = fragments[number] = _ENCODER.encode(_listed(corpus.entries[number]))
         else:
-            entry = corpus.entries[number]
-            fragment = encode([entry.base, [entry.versions[index] for index in versions], entry.latest, entry.summary, entry.size, entry.buildtime])
+            # A partial entry: the versions between the cached text before and after them.
+            parts = corpus.fragment_parts.get(number)
+            if parts is None:
+                entry = corpus.entries[number]
+                parts = corpus.fragment_parts[number] = (
+                    f"[{_string(entry.base)},[",
+                    f"],{_string(entry.latest)},{_string(entry.summary)},{_string(entry.size)},{_string(entry.buildtime)}]",
+                )
+            entry_versions = corpus.entries[number].versions
+            fragment = parts[0] + ",".join([_string(entry_versions[index]) for index in versions]) + parts[1]
         images.append(fragment)
     text = f'{{"key":{_ENCODER.encode(node.key)},"complete":{"true" if node.complete else "false"},"total":{node.total},"images":[{",".join(images)}]'
     if node.splits:
         text += f',"splits":{_ENCODER.encode(node.splits)}'
     return (text + "}\n").encode("utf-8")
+
+
+def _listed(entry: Entry) -> list:
+    """Return a node's list for `entry` with all its versions and its display fields."""
+    return [entry.base, list(entry.versions), entry.latest, entry.summary, entry.size, entry.buildtime]
 
 
 def encode_document(key: str, complete: bool, total: int, images: list[list], splits: list[str]) -> bytes:

@@ -1,6 +1,7 @@
 """`build`: the static site's paths, contents, determinism and atomic replacement."""
 
 import json
+from dataclasses import replace
 
 import pytest
 
@@ -77,7 +78,19 @@ def test_pull_object_starts_with_search_object(sample_index):
     search_fields = list(api.search_record(index.settings, image, version))
     assert list(pull)[:len(search_fields)] == search_fields
     assert list(pull)[len(search_fields):] == ["sha256", "file", "license", "homepage", "platform"]
-    assert {key: pull[key] for key in search_fields} == api.search_record(index.settings, image, version)
+
+
+TRICKY_TEXTS = ['say "hi"', "back\\slash", "tab\there", "line\u2028separator", "中文 ünïcode", "\x01\x1f control", ""]
+
+
+@pytest.mark.parametrize("text", TRICKY_TEXTS)
+@pytest.mark.parametrize("yanked", ["", "broken \"build\""])
+def test_pull_template_equals_encoder(sample_index, text, yanked):
+    index = load_index(sample_index)
+    image = index.sorted_images()[0]
+    version = replace(image.versions[0], summary=text, license=text, homepage=text, platform=text, yanked=yanked, url=f"https://example.com/{text}")
+    expected = api.encode(api.pull_object(index.settings, image, version))
+    assert api.encode_pull_object(index.settings, image, version) == expected
 
 
 def test_build_is_byte_identical(sample_index, tmp_path):
