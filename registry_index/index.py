@@ -187,7 +187,7 @@ def load_index(root: Path | str) -> Index:
     return Index(header.root, header.settings, header.accounts, images)
 
 
-def _read_canonical(path: Path, shown: str) -> tuple[Image | None, bytes]:
+def _read_canonical(path: Path, shown: str, transient: bool = False) -> tuple[Image | None, bytes]:
     """Read a file that `registry-index add` wrote with the fast reader; None sends it to the strict reader.
 
     Also return the bytes read (empty when the file could not be read).
@@ -203,7 +203,7 @@ def _read_canonical(path: Path, shown: str) -> tuple[Image | None, bytes]:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         return None, data
-    return canonical.read_image(text, shown), data
+    return canonical.read_image(text, shown, transient), data
 
 
 def _load_settings(root: Path, problems: list[Problem]) -> Settings | None:
@@ -334,11 +334,16 @@ def read_image(root: Path, path: Path | str, accounts: dict[str, Account], probl
     return read_image_file(root, path, accounts, problems)[0]
 
 
-def read_image_file(root: Path, path: Path | str, accounts: dict[str, Account], problems: list[Problem]) -> tuple[Image | None, bytes | None]:
-    """Read and check one image file as `read_image` does; also return the bytes of a file the fast reader read, else None."""
+def read_image_file(
+    root: Path, path: Path | str, accounts: dict[str, Account], problems: list[Problem], transient: bool = False,
+) -> tuple[Image | None, bytes | None]:
+    """Read and check one image file as `read_image` does; also return the bytes of a file the fast reader read, else None.
+
+    `transient` is for an image used briefly and dropped: it is read faster and takes more memory.
+    """
     path = Path(path)
     shown = display_path(root, path)
-    image, data = _read_canonical(path, shown)
+    image, data = _read_canonical(path, shown, transient)
     if image is None:
         data = None
         node = _read(path, shown, problems)

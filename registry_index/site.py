@@ -302,7 +302,7 @@ def _render_chunk(image_files: list[ImageFile]) -> tuple[list[ImageRecord | None
     problems: list[Problem] = []
     records: list[ImageRecord | None] = []
     for image_file in image_files:
-        image, data = read_image_file(header.root, image_file.path, header.accounts, problems)
+        image, data = read_image_file(header.root, image_file.path, header.accounts, problems, transient=True)
         if image is None:
             records.append(None)
             continue

@@ -40,10 +40,13 @@ def test_synthetic_images_read_alike():
     for image in make_images(200, 4, seed=3):
         text = render_image_yaml(image)
         fast = canonical.read_image(text, "images/cycore/redis.yaml")
+        transient = canonical.read_image(text, "images/cycore/redis.yaml", transient=True)
         expected, problems = strict(text)
         assert problems == []
         assert fast is not None
         assert fast == expected
+        assert transient == expected
+        assert repr(transient) == repr(expected)
 
 
 @pytest.mark.parametrize("text", [
@@ -58,6 +61,7 @@ def test_accepted_text_equals_strict_reading(text):
     expected, problems = strict(text)
     assert problems == []
     assert canonical.read_image(text, "images/cycore/redis.yaml") == expected
+    assert canonical.read_image(text, "images/cycore/redis.yaml", transient=True) == expected
 
 
 @pytest.mark.parametrize("change", [
