@@ -70,6 +70,14 @@ def _read(path: Path, shown: str, problems: list[Problem]):
     return compose(data, shown, problems)
 
 
+def _not_folder(root: Path, path: Path, problems: list[Problem]) -> bool:
+    """Add a problem and return True when `path` exists and is not a folder (a missing folder lists nothing)."""
+    if not os.path.lexists(path) or path.is_dir():
+        return False
+    problems.append(Problem(display_path(root, path), 0, f"unexpected entry; {path.name}/ must be a folder, so replace it with one"))
+    return True
+
+
 def _is_link(root: Path, path: Path, problems: list[Problem]) -> bool:
     """Add a problem and return True when `path` is a symbolic link.
 
@@ -233,10 +241,15 @@ def check_unexpected(root: Path, problems: list[Problem]) -> None:
 
 def _yaml_files(folder: Path, root: Path, problems: list[Problem], linked: str) -> list[Path]:
     """List the .yaml files directly in `folder`. Anything else is a problem, with the message `linked` for a symbolic link named *.yaml."""
-    if _is_link(root, folder, problems) or not folder.is_dir():
+    if _is_link(root, folder, problems) or _not_folder(root, folder, problems) or not folder.is_dir():
+        return []
+    try:
+        entries = sorted(folder.iterdir())
+    except OSError as error:
+        problems.append(Problem(display_path(root, folder), 0, f"cannot list folder: {error.strerror}; make it a readable folder and run again"))
         return []
     files = []
-    for entry in sorted(folder.iterdir()):
+    for entry in entries:
         if entry.name.startswith("."):
             continue
         if entry.is_symlink() and entry.suffix == ".yaml":
@@ -283,12 +296,16 @@ def list_images(root: Path, problems: list[Problem]) -> list[ImageFile]:
     is what a build that finds nothing changed spends its time on.
     """
     images_dir = root / IMAGES_DIR
-    if _is_link(root, images_dir, problems) or not images_dir.is_dir():
+    if _is_link(root, images_dir, problems) or _not_folder(root, images_dir, problems) or not images_dir.is_dir():
         return []
     listed: list[ImageFile] = []
     append, stat, new_tuple = listed.append, os.stat, tuple.__new__
-    with os.scandir(images_dir) as authors:
-        author_entries = sorted((entry for entry in authors if not entry.name.startswith(".")), key=lambda entry: entry.name)
+    try:
+        with os.scandir(images_dir) as authors:
+            author_entries = sorted((entry for entry in authors if not entry.name.startswith(".")), key=lambda entry: entry.name)
+    except OSError as error:
+        problems.append(Problem(display_path(root, images_dir), 0, f"cannot list folder: {error.strerror}; make it a readable folder and run again"))
+        return []
     for author_entry in author_entries:
         author_dir = Path(author_entry.path)
         # Author names are letters and digits only, so a linked name with a dot is some other stray entry.
@@ -302,26 +319,39 @@ def list_images(root: Path, problems: list[Problem]) -> list[ImageFile]:
         unexpected = []
         # Listing and lstat relative to the folder's descriptor: the kernel
         # then resolves one path component per file instead of the whole path.
-        folder = os.open(author_entry.path, _FOLDER_FLAGS)
         try:
-            with os.scandir(folder) as scanned:
-                for entry in scanned:
-                    name = entry.name
-                    if name.startswith("."):
-                        continue
-                    # is_file without following links is False for a symlink.
-                    if not name.endswith(".yaml") or not entry.is_file(follow_symlinks=False):
-                        linked = name.endswith(".yaml") and entry.is_symlink()
-                        unexpected.append((name, LINKED_IMAGE_FILE if linked else "unexpected entry; only regular .yaml files belong here"))
-                        continue
-                    files.append((name[:-5], name))
+            folder = os.open(author_entry.path, _FOLDER_FLAGS)
+        except OSError as error:
+            # Unreadable, or removed or replaced since the folder of authors was read.
+            problems.append(Problem(display_path(root, author_dir), 0, f"cannot open folder: {error.strerror}; make it a readable folder and run again"))
+            continue
+        try:
+            try:
+                with os.scandir(folder) as scanned:
+                    for entry in scanned:
+                        name = entry.name
+                        if name.startswith("."):
+                            continue
+                        # is_file without following links is False for a symlink.
+                        if not name.endswith(".yaml") or not entry.is_file(follow_symlinks=False):
+                            linked = name.endswith(".yaml") and entry.is_symlink()
+                            unexpected.append((name, LINKED_IMAGE_FILE if linked else "unexpected entry; only regular .yaml files belong here"))
+                            continue
+                        files.append((name[:-5], name))
+            except OSError as error:
+                problems.append(Problem(display_path(root, author_dir), 0, f"cannot list folder: {error.strerror}; make it a readable folder and run again"))
+                continue
             for name, message in sorted(unexpected):
                 problems.append(Problem(display_path(root, author_dir / name), 0, message))
             files.sort()
             prefix = f"{IMAGES_DIR}/{author_entry.name}/"
             folder_path = f"{author_entry.path}/"
             for _, name in files:
-                status = stat(name, dir_fd=folder, follow_symlinks=False)
+                try:
+                    status = stat(name, dir_fd=folder, follow_symlinks=False)
+                except OSError as error:
+                    problems.append(Problem(display_path(root, author_dir / name), 0, f"cannot read file: {error.strerror}; make it readable and run again"))
+                    continue
                 # tuple.__new__ rather than ImageFile(...), whose generated __new__ is a Python call per file.
                 append(new_tuple(ImageFile, (prefix + name, folder_path + name, (status.st_mtime_ns, status.st_ctime_ns, status.st_size, status.st_ino))))
         finally:

@@ -466,13 +466,21 @@ def _check_target(out: Path) -> None:
 
 
 def check_out(root: Path | str, out: Path | str) -> None:
-    """Raise SiteError when the output folder `out` contains the index folder `root` or is inside it."""
+    """Raise SiteError when the output folder `out` contains the index folder `root`, is inside it, or keeps its side files where the index is."""
     resolved_out = Path(os.path.realpath(out))
     resolved_index = Path(os.path.realpath(root))
     if resolved_index == resolved_out or resolved_out in resolved_index.parents:
         raise SiteError(f"--out {out} contains the index folder {root}; the build replaces --out as a whole, so choose a folder outside the index")
     if resolved_index in resolved_out.parents:
         raise SiteError(f"--out {out} is inside the index folder {root}; the built site would become part of the index, so choose a folder outside the index")
+    # The build also writes and deletes `.<out name>.*` beside --out: the spare copy, the state, the lock and staging folders.
+    side = f".{resolved_out.name}."
+    for folder in (resolved_index, *resolved_index.parents):
+        if folder.parent == resolved_out.parent and folder.name.startswith(side):
+            raise SiteError(
+                f"the index folder {root} is at {folder}, where the build keeps its own files beside --out {out} (names starting with {side}); "
+                "move the index or choose another --out"
+            )
 
 
 def _spare(out: Path) -> Path:

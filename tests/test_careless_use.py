@@ -97,6 +97,23 @@ def test_build_rejects_out_through_link(sample_index, tmp_path):
     assert not (sample_index / "site").exists()
 
 
+@pytest.mark.parametrize("side", [".site.spare", ".site.state", ".site.lock", ".site.staging-abc/deeper"])
+def test_build_rejects_index_among_side_files(sample_index, tmp_path, side):
+    index = tmp_path / side
+    index.parent.mkdir(parents=True, exist_ok=True)
+    sample_index.rename(index)
+    out = tmp_path / "site"
+    with pytest.raises(SiteError) as caught:
+        build_site(index, out)
+    folder = tmp_path / side.split("/")[0]
+    assert str(caught.value) == (
+        f"the index folder {index} is at {folder}, where the build keeps its own files beside --out {out} (names starting with .site.); "
+        "move the index or choose another --out"
+    )
+    assert sorted(path.name for path in index.iterdir()) == ["accounts", "images", "registry.yaml"]
+    assert not out.exists()
+
+
 def test_build_cli_rejects_out_inside_index(sample_index, monkeypatch):
     monkeypatch.chdir(sample_index.parent)
     result = runner.invoke(app, ["build", "--index", "index", "--out", "index/site"])

@@ -1,9 +1,12 @@
 """Strict loading of the index: every problem with its file, line and fix."""
 
+import os
+import shutil
 from pathlib import Path
 
 import pytest
 
+from registry_index import index as index_module
 from registry_index.errors import InvalidIndex
 from registry_index.index import load_index
 from registry_index.site import build_site
@@ -198,3 +201,69 @@ def test_unexpected_entries(index_dir):
 def test_tab_indentation(index_dir):
     text = GOOD.replace("    file:", "\tfile:", 1)
     assert problems_for(index_dir, text) == [f"{F}:5: invalid YAML: a tab character; YAML indents with spaces only, so replace the tab with spaces"]
+
+
+@pytest.mark.parametrize("folder", ["images", "accounts"])
+def test_folder_that_is_a_file(index_dir, folder):
+    shutil.rmtree(index_dir / folder)
+    (index_dir / folder).write_text("x")
+    with pytest.raises(InvalidIndex) as caught:
+        load_index(index_dir)
+    assert [str(p) for p in caught.value.problems] == [f"index/{folder}: unexpected entry; {folder}/ must be a folder, so replace it with one"]
+    with pytest.raises(InvalidIndex) as built:
+        build_site(index_dir, index_dir.parent / "site")
+    assert [str(p) for p in built.value.problems] == [f"index/{folder}: unexpected entry; {folder}/ must be a folder, so replace it with one"]
+
+
+def _scandir_then(change):
+    """Return os.scandir that runs `change` after the first listing of a folder named 'images', as a concurrent edit would."""
+    real = os.scandir
+    done = []
+
+    def scandir(path="."):
+        entries = list(real(path))
+        if not done and isinstance(path, (str, Path)) and Path(path).name == "images":
+            done.append(True)
+            change()
+        return _Listing(entries)
+    return scandir
+
+
+class _Listing(list):
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        return None
+
+
+def test_author_folder_replaced_while_listing(index_dir, monkeypatch):
+    (index_dir / "images/cycore").mkdir()
+    (index_dir / "images/cycore/redis.yaml").write_text(GOOD)
+
+    def replace_with_file():
+        shutil.rmtree(index_dir / "images/cycore")
+        (index_dir / "images/cycore").write_text("now a file")
+    monkeypatch.setattr(index_module.os, "scandir", _scandir_then(replace_with_file))
+    problems: list = []
+    assert index_module.list_images(index_dir, problems) == []
+    assert [str(p) for p in problems] == ["index/images/cycore: cannot open folder: Not a directory; make it a readable folder and run again"]
+
+
+def test_image_file_removed_while_listing(index_dir, monkeypatch):
+    (index_dir / "images/cycore").mkdir()
+    (index_dir / "images/cycore/redis.yaml").write_text(GOOD)
+    (index_dir / "images/cycore/tengine.yaml").write_text(GOOD.replace("redis", "tengine"))
+    real = os.scandir
+
+    def scandir(path="."):
+        entries = list(real(path))
+        if isinstance(path, int):
+            # The listing of the author folder, made through its descriptor: a file goes away after it.
+            (index_dir / "images/cycore/redis.yaml").unlink()
+        return _Listing(entries)
+    monkeypatch.setattr(index_module.os, "scandir", scandir)
+    problems: list = []
+    listed = index_module.list_images(index_dir, problems)
+    assert [image_file.relative for image_file in listed] == ["images/cycore/tengine.yaml"]
+    assert [str(p) for p in problems] == ["index/images/cycore/redis.yaml: cannot read file: No such file or directory; make it readable and run again"]
