@@ -41,7 +41,7 @@ from typing import NamedTuple
 from . import api, names, pages, search, state
 from .errors import InvalidIndex, Problem, SiteError
 from .fileio import exchange_folders, replace_folder
-from .index import ACCOUNTS_DIR, SETTINGS_FILE, CrossCheck, FileKey, Header, Index, ImageFile, check_unexpected, file_key, list_images, read_header, read_image_file
+from .index import ACCOUNTS_DIR, SETTINGS_FILE, CrossCheck, FileKey, Header, Index, ImageFile, check_unexpected, file_key, list_images, load_index, read_header, read_image_file
 from .model import Account, Image, Settings
 from .progress import Progress
 from .state import ImageRecord
@@ -573,7 +573,7 @@ def _build(source: Index | Path | str, out: Path, incremental: bool, progress: P
             loaded = None
             _check_target(out)
             if header.settings is None or header.problems:
-                raise InvalidIndex(header.problems)
+                _raise_every_problem(header)
             if incremental:
                 summary = _incremental(header, out, started, wall_clock, progress, inputs, known)
                 if summary is not None:
@@ -583,7 +583,7 @@ def _build(source: Index | Path | str, out: Path, incremental: bool, progress: P
                     # A full build reads the accounts from their files, never from the state.
                     header = read_header(source, known.image_files)
                     if header.problems:
-                        raise InvalidIndex(header.problems)
+                        _raise_every_problem(header)
         finally:
             if known.stored is not None:
                 known.stored.close()
@@ -591,6 +591,16 @@ def _build(source: Index | Path | str, out: Path, incremental: bool, progress: P
     progress.done()
     log.debug("%s", summary.line())
     return summary
+
+
+def _raise_every_problem(header: Header) -> None:
+    """Raise InvalidIndex with the problems of the image files too, as `validate` lists them, not only the header's.
+
+    Only a failing build reads every image file this way, once.
+    """
+    load_index(header.root)  # raises InvalidIndex with every problem
+    # The index was fixed since the header was read: report what was found then.
+    raise InvalidIndex(header.problems)
 
 
 def _full(header: Header, loaded: Index | None, out: Path, started: float, wall_clock: int, progress: Progress, inputs: dict[str, FileKey]) -> BuildSummary:

@@ -267,3 +267,21 @@ def test_image_file_removed_while_listing(index_dir, monkeypatch):
     listed = index_module.list_images(index_dir, problems)
     assert [image_file.relative for image_file in listed] == ["images/cycore/tengine.yaml"]
     assert [str(p) for p in problems] == ["index/images/cycore/redis.yaml: cannot read file: No such file or directory; make it readable and run again"]
+
+
+def test_build_lists_image_problems_behind_account_ones(index_dir):
+    (index_dir / "images/cycore").mkdir()
+    (index_dir / "images/cycore/redis.yaml").write_text(GOOD.replace("size: 1367041", "size: 0"))
+    account = index_dir / "accounts/cycore.yaml"
+    account.write_text(account.read_text().replace('created: "', 'created: "not a time ', 1))
+    (index_dir / "stray.txt").write_text("x")
+    with pytest.raises(InvalidIndex) as loaded:
+        load_index(index_dir)
+    with pytest.raises(InvalidIndex) as built:
+        build_site(index_dir, index_dir.parent / "site")
+    expected = [str(problem) for problem in loaded.value.problems]
+    assert [str(problem) for problem in built.value.problems] == expected
+    assert "index/stray.txt: unexpected entry; an index holds only registry.yaml, accounts/ and images/" in expected
+    assert any(problem.startswith("index/accounts/cycore.yaml") for problem in expected)
+    assert any(problem.startswith("index/images/cycore/redis.yaml") for problem in expected)
+    assert not (index_dir.parent / "site").exists()
