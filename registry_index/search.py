@@ -342,13 +342,25 @@ def _children(corpus: Corpus, key: str, matches: list[Match]) -> dict[str, list[
                             some.setdefault(version[start:start + length + 1], set()).add(index)
                         start = version.find(key, start + 1)
         else:
+            # Only some versions match, so the key is not in the base: it starts in the
+            # base's last length-1 characters or later. Versions come in ascending order.
+            tail = base[max(0, len(base) - length + 1):]
+            listed: dict[str, list[int]] = {}
             for index in versions:
-                text = f"{base}:{lowered[index]}"
+                text = f"{tail}:{lowered[index]}"
                 start = text.find(key)
                 while start != -1:
                     if start + length < len(text):
-                        some.setdefault(text[start:start + length + 1], set()).add(index)
+                        child = text[start:start + length + 1]
+                        found = listed.get(child)
+                        if found is None:
+                            listed[child] = [index]
+                        elif found[-1] != index:
+                            found.append(index)
                     start = text.find(key, start + 1)
+            for child, indexes in listed.items():
+                children.setdefault(child, []).append((number, tuple(indexes)))
+            continue
         for child in every:
             children.setdefault(child, []).append((number, None))
         for child, indexes in some.items():
