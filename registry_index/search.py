@@ -567,10 +567,10 @@ def _count(entries: list[Entry], key: str) -> int:
 def encode_node(corpus: Corpus, node: Node) -> bytes:
     """Return the JSON bytes of a node; see docs/api.md for the fields.
 
-    The same bytes as `encode_document`, but an entry listed with all its
-    versions is encoded once and reused in every node that lists it (about
-    fifty per image), and the text around the versions of other entries is
-    encoded once too.
+    The bytes equal those of `encode_document`. An entry listed with all its
+    versions is encoded once and reused in every node that lists it, about
+    fifty per image. For other entries, the text around the versions is
+    encoded once.
     """
     fragments = corpus.fragments
     images = []
