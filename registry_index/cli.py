@@ -81,26 +81,32 @@ def validate(
     assets: Optional[Path] = typer.Option(None, "--assets", help="Folder of .ki files to check against their entries (size, sha256, manifest)."),
 ) -> None:
     """Check the whole index; print each problem as path:line: message."""
-    from .index import load_index
+    from .index import check_index
     from .verify import verify_assets
 
+    if assets is not None and not assets.is_dir():
+        raise fail(f"--assets {assets}: folder not found")
+    asset_problems: list = []
+    checked = 0
+
+    def verify(image) -> None:
+        nonlocal checked
+        problems, count = verify_assets([image], assets)
+        asset_problems.extend(problems)
+        checked += count
+
     try:
-        loaded = load_index(index)
+        # One image at a time: at 100,000 images, keeping the whole index in memory takes more than a gigabyte.
+        totals = check_index(index, None if assets is None else verify)
     except InvalidIndex as error:
         for problem in error.problems:
             print(problem)
         raise fail(f"{_count(len(error.problems), 'problem')} in {index}")
-    checked = 0
-    if assets is not None:
-        if not assets.is_dir():
-            raise fail(f"--assets {assets}: folder not found")
-        problems, checked = verify_assets(loaded, assets)
-        if problems:
-            for problem in problems:
-                print(problem)
-            raise fail(f"{_count(len(problems), 'problem')} in {index}")
-    versions = sum(len(image.versions) for image in loaded.images.values())
-    log.info("%s is valid: %d accounts, %d images, %d versions, %d asset files checked", index, len(loaded.accounts), len(loaded.images), versions, checked)
+    if asset_problems:
+        for problem in asset_problems:
+            print(problem)
+        raise fail(f"{_count(len(asset_problems), 'problem')} in {index}")
+    log.info("%s is valid: %d accounts, %d images, %d versions, %d asset files checked", index, totals.accounts, totals.images, totals.versions, checked)
 
 
 @app.command()

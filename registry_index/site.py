@@ -41,7 +41,7 @@ from typing import NamedTuple
 from . import api, names, pages, search, state
 from .errors import InvalidIndex, Problem, SiteError
 from .fileio import exchange_folders, replace_folder
-from .index import ACCOUNTS_DIR, SETTINGS_FILE, CrossCheck, FileKey, Header, Index, ImageFile, check_unexpected, file_key, list_images, load_index, read_header, read_image_file
+from .index import ACCOUNTS_DIR, SETTINGS_FILE, CrossCheck, FileKey, Header, Index, ImageFile, check_index, check_unexpected, file_key, list_images, read_header, read_image_file
 from .model import Account, Image, Settings
 from .progress import Progress
 from .state import ImageRecord
@@ -598,7 +598,7 @@ def _raise_every_problem(header: Header) -> None:
 
     Only a failing build reads every image file this way, once.
     """
-    load_index(header.root)  # raises InvalidIndex with every problem
+    check_index(header.root)  # raises InvalidIndex with every problem
     # The index was fixed since the header was read: report what was found then.
     raise InvalidIndex(header.problems)
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 from .archive import file_sha256, manifest_mismatches, read_manifest
 from .errors import InvalidArchive, Problem
 from .extraction import MAGIC
-from .index import Index
 from .model import Image, Version
 
 
@@ -35,11 +35,11 @@ def verify_asset(image: Image, version: Version, path: Path, encrypted: bool = F
     return mismatches + manifest_mismatches(manifest, image.author, image.name, version.version, version.buildtime)
 
 
-def verify_assets(index: Index, folder: Path) -> tuple[list[Problem], int]:
-    """Check every version whose asset file is in `folder`; return the problems and how many files were checked."""
+def verify_assets(images: Iterable[Image], folder: Path) -> tuple[list[Problem], int]:
+    """Check every version of `images` whose asset file is in `folder`; return the problems and how many files were checked."""
     problems = []
     checked = 0
-    for image in index.sorted_images():
+    for image in images:
         for version in image.versions:
             path = folder / version.file
             if not path.is_file():

@@ -45,6 +45,17 @@ def test_validate_reports_linked_image_file(sample_index, tmp_path):
     assert result.stderr == f"Error: 1 problem in {sample_index}\n"
 
 
+def test_invalid_index_skips_assets(sample_index, tmp_path):
+    folder = tmp_path / "assets"
+    folder.mkdir()
+    make_ki(folder / "cycore-redis-3.0.4.ki", manifest(name="redis", version="3.0.4"))
+    (sample_index / "images/cycore/extra.yaml").write_text('author: "cycore"\nname: "extra"\nversions: []\n')
+    result = runner.invoke(app, ["validate", "--index", str(sample_index), "--assets", str(folder)])
+    assert result.exit_code == 1
+    assert result.stdout == "index/images/cycore/extra.yaml:1: image has no versions; remove the file or add a version\n"
+    assert result.stderr == f"Error: 1 problem in {sample_index}\n"
+
+
 def test_validate_assets_finds_mismatch(sample_index, tmp_path):
     folder = tmp_path / "assets"
     folder.mkdir()

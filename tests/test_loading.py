@@ -2,13 +2,14 @@
 
 import os
 import shutil
+import weakref
 from pathlib import Path
 
 import pytest
 
 from registry_index import index as index_module
 from registry_index.errors import InvalidIndex
-from registry_index.index import load_index
+from registry_index.index import Totals, check_index, load_index
 from registry_index.site import build_site
 
 VERSION = """\
@@ -29,6 +30,10 @@ def problems_for(index_dir: Path, text: str, relative: str = "images/cycore/redi
     with pytest.raises(InvalidIndex) as caught:
         load_index(index_dir)
     problems = [str(problem) for problem in caught.value.problems]
+    # validate reads one image at a time and must find the same problems, in the same order.
+    with pytest.raises(InvalidIndex) as checked:
+        check_index(index_dir)
+    assert [str(problem) for problem in checked.value.problems] == problems
     # The build reads image files one at a time in worker processes and checks
     # the rules across files on compact records: it must find the same problems.
     with pytest.raises(InvalidIndex) as built:
@@ -36,6 +41,26 @@ def problems_for(index_dir: Path, text: str, relative: str = "images/cycore/redi
     assert sorted(str(problem) for problem in built.value.problems) == sorted(problems)
     assert not (index_dir.parent / "site").exists()
     return problems
+
+
+def test_check_index_counts(sample_index):
+    assert check_index(sample_index) == Totals(accounts=1, images=2, versions=2)
+
+
+def test_check_index_keeps_no_image(index_dir):
+    for name in ("alpha", "beta", "gamma"):
+        (index_dir / "images/cycore").mkdir(exist_ok=True)
+        (index_dir / f"images/cycore/{name}.yaml").write_text(GOOD.replace('"redis"', f'"{name}"').replace("cycore-redis-", f"cycore-{name}-"))
+    seen: list[tuple[str, bool]] = []
+    previous: list[weakref.ref] = []
+
+    def on_image(image) -> None:
+        # The image passed before was freed, because no reference to it remains.
+        seen.append((image.name, bool(previous) and previous[-1]() is not None))
+        previous.append(weakref.ref(image))
+
+    assert check_index(index_dir, on_image) == Totals(accounts=1, images=3, versions=3)
+    assert seen == [("alpha", False), ("beta", False), ("gamma", False)]
 
 
 def test_good_image_loads(index_dir):
