@@ -206,14 +206,20 @@ def _each_image(root: Path | str, keep: Callable[[Image], None], transient: bool
     return header
 
 
-def load_index(root: Path | str) -> Index:
-    """Load and validate the whole index at `root`; raise InvalidIndex listing every problem."""
+def load_index(root: Path | str, select: Callable[[Image], bool] | None = None) -> Index:
+    """Load and validate the whole index at `root`; raise InvalidIndex listing every problem.
+
+    With `select`, the index keeps only the images it accepts, and every
+    other image is checked and dropped, which saves memory in large indexes.
+    """
     images: dict[tuple[str, str], Image] = {}
 
     def keep(image: Image) -> None:
-        images[(names.identity(image.author), names.identity(image.name))] = image
+        if select is None or select(image):
+            images[(names.identity(image.author), names.identity(image.name))] = image
 
-    header = _each_image(root, keep, transient=False)
+    # Versions built the faster way take more memory, so they are used only when few images are kept.
+    header = _each_image(root, keep, transient=select is not None)
     log.debug("loaded %d accounts and %d images from %s", len(header.accounts), len(images), header.root)
     return Index(header.root, header.settings, header.accounts, images)
 
@@ -223,7 +229,7 @@ def check_index(root: Path | str, on_image: Callable[[Image], None] | None = Non
 
     At 100,000 images, `load_index` needs more than a gigabyte. `on_image`,
     when given, gets every image of a valid index in search order from a
-    second reading of the files, so it never sees an image of an invalid index.
+    second reading of the files, so it never receives an image of an invalid index.
     """
     counted = [0, 0]
 

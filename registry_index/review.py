@@ -14,7 +14,6 @@ The checks run on the pull request's git history alone, with no secrets:
 
 from __future__ import annotations
 
-import io
 import logging
 import subprocess
 import tarfile
@@ -62,17 +61,38 @@ def changed_files(repository: Path, base: str, head: str) -> list[tuple[str, str
     return [(fields[i], fields[i + 1]) for i in range(0, len(fields) - 1, 2)]
 
 
-def _extract_index(repository: Path, revision: str, target: Path) -> Path:
-    """Write the `index/` folder at `revision` into `target`; return its path."""
-    archive = git(repository, "archive", "--format=tar", revision, "index")
-    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-        tar.extractall(target, filter="data")
+def _extract_index(repository: Path, revision: str, target: Path, paths: list[str] | None = None) -> Path:
+    """Write the `index/` folder at `revision` into `target`, or only those of `paths` that exist there; return its path.
+
+    The archive streams from git into the folder, so a large index is never held in memory.
+    """
+    if paths is None:
+        present = ["index"]
+    else:
+        listed = git(repository, "ls-tree", "-r", "-z", "--name-only", revision, "--", *paths).decode("utf-8", errors="replace")
+        present = [path for path in listed.split("\0") if path]
+    target.mkdir(parents=True, exist_ok=True)
+    if not present:
+        return target / "index"
+    command = ["git", "-C", str(repository), "archive", "--format=tar", revision, "--", *present]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as process:
+        try:
+            with tarfile.open(fileobj=process.stdout, mode="r|") as tar:
+                tar.extractall(target, filter="data")
+        except tarfile.TarError as error:
+            process.kill()
+            raise GitError(f"git archive {revision} gave an unreadable archive: {error}") from error
+        errors = process.stderr.read()
+        if process.wait() != 0:
+            raise GitError(f"git archive {revision} failed: {errors.decode(errors='replace').strip()}")
     return target / "index"
 
 
-def _load(folder: Path, problems: list[Problem] | None) -> Index | None:
+def _load(folder: Path, problems: list[Problem] | None, changed: set[str]) -> Index | None:
+    """Load and check the index in `folder`, keeping only the images of the `changed` paths: a file that did not change has no new version."""
     try:
-        return load_index(folder)
+        # The image paths start with the folder's name, `index`, as the paths in git do.
+        return load_index(folder, select=lambda image: image.path in changed)
     except InvalidIndex as error:
         if problems is not None:
             problems.extend(error.problems)
@@ -93,10 +113,14 @@ def check_pull_request(repository: Path, base: str, head: str, pr_author: str, *
 
     with tempfile.TemporaryDirectory(prefix="registry-index-review-") as scratch:
         scratch_path = Path(scratch)
-        base_index = _load(_extract_index(repository, base_commit, scratch_path / "base"), None)
-        head_index = _load(_extract_index(repository, head_commit, scratch_path / "head"), problems)
+        changed = {path for _status, path in changes}
+        # The base needs only what the checks compare with: its settings, its
+        # accounts and the changed image files. The head is checked whole.
+        base_paths = ["index/registry.yaml", ACCOUNTS_PREFIX.rstrip("/"), *sorted(path for path in changed if path.startswith(IMAGES_PREFIX))]
+        base_index = _load(_extract_index(repository, base_commit, scratch_path / "base", base_paths), None, changed)
+        head_index = _load(_extract_index(repository, head_commit, scratch_path / "head"), problems, changed)
         if base_index is None:
-            problems.append(Problem("index", 0, f"the base revision {base} does not hold a valid index; fix the default branch first"))
+            problems.append(Problem("index", 0, f"the base revision {base} has no valid settings, accounts or changed image files; fix the default branch first"))
             return sorted(problems)
         login = pr_author.lower()
         for status, path in changes:

@@ -63,6 +63,23 @@ def test_check_index_keeps_no_image(index_dir):
     assert seen == [("alpha", False), ("beta", False), ("gamma", False)]
 
 
+def test_load_index_keeps_selected_images(index_dir):
+    (index_dir / "images/cycore").mkdir()
+    for name in ("alpha", "beta"):
+        (index_dir / f"images/cycore/{name}.yaml").write_text(GOOD.replace('"redis"', f'"{name}"').replace("cycore-redis-", f"cycore-{name}-"))
+    loaded = load_index(index_dir, select=lambda image: image.path == "index/images/cycore/alpha.yaml")
+    assert sorted(loaded.images) == [("cycore", "alpha")]
+
+
+def test_load_index_checks_other_images(index_dir):
+    (index_dir / "images/cycore").mkdir()
+    (index_dir / "images/cycore/alpha.yaml").write_text(GOOD.replace('"redis"', '"alpha"'))
+    (index_dir / "images/cycore/beta.yaml").write_text('author: "cycore"\nname: "beta"\nversions: []\n')
+    with pytest.raises(InvalidIndex) as caught:
+        load_index(index_dir, select=lambda image: image.name == "alpha")
+    assert [str(problem) for problem in caught.value.problems] == ["index/images/cycore/beta.yaml:1: image has no versions; remove the file or add a version"]
+
+
 def test_good_image_loads(index_dir):
     (index_dir / "images/cycore").mkdir()
     (index_dir / "images/cycore/redis.yaml").write_text(GOOD)

@@ -253,6 +253,20 @@ def test_pr_removing_a_version(registry, tmp_path):
     ]
 
 
+def test_pr_on_a_broken_base(registry, tmp_path):
+    register_alice(registry)
+    push_alice(registry, tmp_path)
+    demo = registry.clone / "index/images/alice/demo.yaml"
+    good = demo.read_text()
+    # A maintainer pushed a broken file to main, and a pull request repairs it.
+    demo.write_text(good + "colour: 1\n")
+    git(registry.clone, "commit", "-q", "-am", "break demo")
+    base, head = registry.change(lambda clone: (clone / "index/images/alice/demo.yaml").write_text(good))
+    assert check(registry, base, head, "alice") == [
+        f"index: the base revision {base} has no valid settings, accounts or changed image files; fix the default branch first"
+    ]
+
+
 def test_pr_adding_account_for_another_login(registry):
     register_alice(registry)
 
