@@ -116,7 +116,7 @@ def add(
     url: str = typer.Option("", "--url", help="Download URL of the file; default: the registry's release asset URL."),
     pusher: Optional[str] = typer.Option(None, "--pusher", help="Account that pushes the version; default: the author."),
     code: Optional[str] = typer.Option(None, "--code", help="Extraction code: make the version private and encrypt its file."),
-    encrypted_out: Optional[Path] = typer.Option(None, "--encrypted-out", help="With --code: folder to write the encrypted file to, for upload."),
+    encrypted_out: Optional[Path] = typer.Option(None, "--encrypted-out", help="With --code: folder outside the index to write the encrypted file to, for upload."),
 ) -> None:
     """Add the version in a .ki file to the index."""
     from .editing import add_image

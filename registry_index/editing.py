@@ -150,6 +150,22 @@ def protect(image: Image, version: Version, kindo_image: KindoImage, code: str, 
     return private, encrypted
 
 
+def check_encrypted_folder(index_root: Path | str, folder: Path | str) -> None:
+    """Raise RegistryError when `folder` is the index folder or inside it, after resolving symbolic links."""
+    resolved_folder = Path(os.path.realpath(folder))
+    resolved_index = Path(os.path.realpath(index_root))
+    if resolved_folder == resolved_index:
+        place = f"is the index folder {index_root}"
+    elif resolved_index in resolved_folder.parents:
+        place = f"is inside the index folder {index_root}"
+    else:
+        return
+    raise RegistryError(
+        f"--encrypted-out {folder} {place}; the encrypted file would be written into the index, "
+        "so choose a folder outside the index"
+    )
+
+
 def add_image(index_root: Path | str, ki_path: Path | str, url: str = "", pusher: str | None = None,
               code: str | None = None, encrypted_folder: Path | None = None) -> tuple[Image, Version]:
     """Add the version in a .ki file to the index and write its image YAML.
@@ -167,6 +183,7 @@ def add_image(index_root: Path | str, ki_path: Path | str, url: str = "", pusher
             raise RegistryError("--code needs --encrypted-out DIR: the folder where the encrypted file is written for upload")
         if not Path(encrypted_folder).is_dir():
             raise RegistryError(f"--encrypted-out {encrypted_folder}: folder not found; create it first")
+        check_encrypted_folder(index_root, encrypted_folder)
     kindo_image = read_image(ki_path)
     with index_lock(Path(index_root)):
         index = load_index(index_root)

@@ -339,6 +339,17 @@ def _load_accounts(root: Path, problems: list[Problem]) -> dict[str, Account]:
     return accounts
 
 
+INVALID_AUTHOR_FOLDER = (
+    "invalid author folder name; images/ contains one folder per author, named with the author's username "
+    "in lowercase ASCII letters and digits, so rename this folder or remove it"
+)
+
+
+def _is_author_folder_name(name: str) -> bool:
+    """Return True when `name` is the folder name of some valid author: the author's lowercase spelling."""
+    return names.author_problem(name) is None and name == names.path_part(name)
+
+
 # Opening an author folder: never through a link, and closed in any child process.
 _FOLDER_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
@@ -397,6 +408,10 @@ def list_images(root: Path, problems: list[Problem]) -> list[ImageFile]:
                 continue
             for name, message in sorted(unexpected):
                 problems.append(Problem(display_path(root, author_dir / name), 0, message))
+            # When the name is wrong, every entry of the folder already has a
+            # problem, so the folder itself is reported only when it has none.
+            if not files and not unexpected and not _is_author_folder_name(author_entry.name):
+                problems.append(Problem(display_path(root, author_dir), 0, INVALID_AUTHOR_FOLDER))
             files.sort()
             prefix = f"{IMAGES_DIR}/{author_entry.name}/"
             folder_path = f"{author_entry.path}/"

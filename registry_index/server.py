@@ -33,6 +33,7 @@ import urllib.request
 from . import extraction, names, search
 from .api import CODE_NEEDED, anonymous_path, private_path, pull_path, sealed_context
 from .errors import SiteError
+from .lingering import LingeringCloser
 from .site import MARKER
 
 log = logging.getLogger(__name__)
@@ -69,9 +70,17 @@ SLOT_WAIT_SECONDS = 1.0
 # Seconds between two log lines about rejected connections. The rejections in
 # between are counted in the next line, so a flood of connections cannot flood the log.
 REJECTION_LOG_SECONDS = 10.0
-# Bytes of a rejected connection's request read and discarded before the 503,
-# so that closing the socket does not reset the connection before the client reads the response.
+# Bytes of a rejected connection's request read and discarded, once before
+# the 503 and again while the connection lingers after it, so that closing the
+# socket does not reset the connection before the client reads the response.
 MAX_DISCARDED_BYTES = 64 * 1024
+# Seconds a rejected connection stays open after its 503 for the client to
+# finish sending its request and close its side, and the number of rejected
+# connections kept open at once, which bounds the file descriptors they use.
+# A rejected connection past that number is closed right after its 503, and a
+# client still sending may then see a reset.
+LINGER_SECONDS = 2.0
+MAX_LINGERING_CONNECTIONS = 256
 # Bytes of a request line that parse_request percent-encodes: controls other
 # than tab, and everything outside ASCII.
 _RAW_BYTE = re.compile(rb"[\x00-\x08\x0b-\x1f\x7f-\xff]")
@@ -501,7 +510,8 @@ class SiteServer(ThreadingHTTPServer):
     A connection past the maximum waits up to SLOT_WAIT_SECONDS for a free
     slot in a thread of its own, while at most MAX_WAITING_CONNECTIONS wait.
     When no slot frees in time, or too many connections already wait, the
-    connection gets an HTTP 503 with a hub error body and is closed.
+    connection gets an HTTP 503 with a hub error body and is closed once the
+    client closes its side, or after LINGER_SECONDS.
     """
 
     daemon_threads = True
@@ -514,6 +524,7 @@ class SiteServer(ThreadingHTTPServer):
         self.slots = threading.BoundedSemaphore(max_connections)
         self.waiting = threading.BoundedSemaphore(MAX_WAITING_CONNECTIONS)
         self.rejections = RejectionLog()
+        self.closer = LingeringCloser(LINGER_SECONDS, MAX_LINGERING_CONNECTIONS, MAX_DISCARDED_BYTES)
         super().__init__(address, handler)
 
     def process_request(self, request, client_address) -> None:
@@ -534,9 +545,8 @@ class SiteServer(ThreadingHTTPServer):
                 raise
             return
 
-        # NOTE: a request that arrives after the close makes the kernel reset the
-        # connection, and a client may then see the reset instead of the 503.
-        # This thread accepts every connection, so it does not wait for the request.
+        # This thread accepts every connection, so it does not wait for the
+        # request: the 503 goes out at once and the closer reads the request.
         self._reject(request, client_address)
 
     def process_request_thread(self, request, client_address) -> None:
@@ -556,15 +566,25 @@ class SiteServer(ThreadingHTTPServer):
             self._reject(request, client_address)
 
     def _reject(self, request: socket.socket, client_address) -> None:
-        """Send HTTP 503 without blocking, then close the connection."""
+        """Send HTTP 503 without blocking, then leave the connection to the closer."""
         self.rejections.rejected(client_address[0], self.max_connections)
         try:
             request.setblocking(False)
             _discard_received(request)
             request.send(_busy_response(self.max_connections))
+            # End of file after the response, so the client reads it whole and closes its side.
+            request.shutdown(socket.SHUT_WR)
         except OSError as error:
             log.debug("%s: sending the 503 failed: %s", client_address[0], error)
-        self.shutdown_request(request)
+            self.close_request(request)
+            return
+        if not self.closer.add(request):
+            log.debug("%s: closing the rejected connection at once, because %d rejected connections are open or the server is stopping", client_address[0], MAX_LINGERING_CONNECTIONS)
+            self.close_request(request)
+
+    def server_close(self) -> None:
+        super().server_close()
+        self.closer.close()
 
     def handle_error(self, request, client_address) -> None:
         """Log a failed connection in one line; the base class prints a traceback to stderr."""

@@ -61,6 +61,57 @@ def test_encrypted_file_never_overwritten(index_dir, tmp_path):
     assert list((index_dir / "images").iterdir()) == []
 
 
+def index_contents(index):
+    return sorted(str(path.relative_to(index)) for path in index.rglob("*"))
+
+
+@pytest.mark.parametrize("inside", ["images", "images/cycore", ".private"])
+def test_encrypted_out_inside_index(index_dir, inside):
+    folder = index_dir / inside
+    folder.mkdir(exist_ok=True)
+    before = index_contents(index_dir)
+    with pytest.raises(RegistryError) as caught:
+        add_image(index_dir, REDIS_KI, code="Ab3xY9", encrypted_folder=folder)
+    assert str(caught.value) == f"--encrypted-out {folder} is inside the index folder {index_dir}; the encrypted file would be written into the index, so choose a folder outside the index"
+    # No image YAML, no encrypted file, no temporary file and no lock file.
+    assert index_contents(index_dir) == before
+
+
+def test_encrypted_out_is_index(index_dir):
+    before = index_contents(index_dir)
+    with pytest.raises(RegistryError) as caught:
+        add_image(index_dir, REDIS_KI, code="Ab3xY9", encrypted_folder=index_dir)
+    assert str(caught.value) == f"--encrypted-out {index_dir} is the index folder {index_dir}; the encrypted file would be written into the index, so choose a folder outside the index"
+    assert index_contents(index_dir) == before
+
+
+def test_encrypted_out_through_link(index_dir, tmp_path):
+    (tmp_path / "link").symlink_to(index_dir / "images")
+    folder = tmp_path / "link"
+    before = index_contents(index_dir)
+    with pytest.raises(RegistryError) as caught:
+        add_image(index_dir, REDIS_KI, code="Ab3xY9", encrypted_folder=folder)
+    assert str(caught.value) == f"--encrypted-out {folder} is inside the index folder {index_dir}; the encrypted file would be written into the index, so choose a folder outside the index"
+    assert index_contents(index_dir) == before
+
+
+def test_encrypted_out_beside_index(index_dir):
+    # The folder that contains the index is outside it: the encrypted file goes beside the index.
+    add_image(index_dir, REDIS_KI, code="Ab3xY9", encrypted_folder=index_dir.parent)
+    assert (index_dir.parent / "cycore-redis-3.0.4.ki.enc").is_file()
+    assert index_contents(index_dir) == [".registry-index.lock", "accounts", "accounts/cycore.yaml", "images", "images/cycore", "images/cycore/redis.yaml", "registry.yaml"]
+
+
+def test_add_cli_rejects_encrypted_out_inside_index(index_dir, monkeypatch):
+    monkeypatch.chdir(index_dir.parent)
+    (index_dir / "images/alice").mkdir()
+    before = index_contents(index_dir)
+    result = runner.invoke(app, ["add", str(REDIS_KI), "--index", "index", "--code", "Ab3xY9", "--encrypted-out", "index/images/alice"])
+    assert result.exit_code == 1
+    assert result.stderr == "Error: --encrypted-out index/images/alice is inside the index folder index; the encrypted file would be written into the index, so choose a folder outside the index\n"
+    assert index_contents(index_dir) == before
+
+
 def test_private_entry_seals_manifest_details(index_dir, tmp_path):
     path = make_ki(tmp_path / "a.ki", manifest(summary="top secret tool", license="Proprietary", homepage="https://secret.example"))
     add_image(index_dir, path, code="Ab3xY9", encrypted_folder=tmp_path)

@@ -431,3 +431,19 @@ def test_unexpected_entry_found_without_image_changes(registry, tmp_path):
     assert [str(problem) for problem in error.value.problems] == [
         f"{index.name}/notes.txt: unexpected entry; an index holds only registry.yaml, accounts/ and images/",
     ]
+
+
+@pytest.mark.parametrize("folder", ["sp ace", "Bad!Name"])
+def test_empty_bad_author_folder_rejected(registry, tmp_path, folder):
+    index, out = registry.root, tmp_path / "site"
+    build_site(index, out)
+    before = tree(out)
+    (index / "images" / folder).mkdir()
+    with pytest.raises(InvalidIndex) as error:
+        build_site(index, out)
+    assert [str(problem) for problem in error.value.problems] == [
+        f"{index.name}/images/{folder}: invalid author folder name; images/ contains one folder per author, "
+        "named with the author's username in lowercase ASCII letters and digits, so rename this folder or remove it",
+    ]
+    assert tree(out) == before
+    assert sorted(path.name for path in tmp_path.iterdir() if path.name.startswith(".site.staging-")) == []

@@ -327,3 +327,38 @@ def test_build_lists_image_problems_behind_account_ones(index_dir):
     assert any(problem.startswith("index/accounts/cycore.yaml") for problem in expected)
     assert any(problem.startswith("index/images/cycore/redis.yaml") for problem in expected)
     assert not (index_dir.parent / "site").exists()
+
+
+BAD_AUTHOR_FOLDER = (
+    "invalid author folder name; images/ contains one folder per author, named with the author's username "
+    "in lowercase ASCII letters and digits, so rename this folder or remove it"
+)
+
+
+@pytest.mark.parametrize("folder", ["sp ace", "Bad!Name"])
+def test_empty_author_folder_bad_name(index_dir, folder):
+    (index_dir / "images/cycore").mkdir()
+    (index_dir / "images/cycore/redis.yaml").write_text(GOOD)
+    (index_dir / "images" / folder).mkdir()
+    expected = [f"index/images/{folder}: {BAD_AUTHOR_FOLDER}"]
+    with pytest.raises(InvalidIndex) as caught:
+        load_index(index_dir)
+    assert [str(p) for p in caught.value.problems] == expected
+    for incremental in (True, False):
+        with pytest.raises(InvalidIndex) as built:
+            build_site(index_dir, index_dir.parent / "site", incremental=incremental)
+        assert [str(p) for p in built.value.problems] == expected
+    assert sorted(path.name for path in index_dir.parent.iterdir()) == [".site.lock", "index"]
+
+
+def test_empty_author_folder_good_name(index_dir):
+    # The name of an author without images yet, or without an account: nothing in the folder can be wrong.
+    (index_dir / "images/alice").mkdir()
+    assert load_index(index_dir).images == {}
+
+
+def test_bad_author_folder_reported_by_file(index_dir):
+    # A folder with a file gets the file's problem, and no second one for its name.
+    assert problems_for(index_dir, GOOD, "images/sp ace/redis.yaml") == [
+        "index/images/sp ace/redis.yaml:1: image cycore/redis must be in index/images/cycore/redis.yaml; move the file"
+    ]

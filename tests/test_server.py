@@ -7,6 +7,7 @@ import logging
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -18,8 +19,9 @@ from registry_index.cli import app
 from registry_index.editing import add_image
 from registry_index.errors import SiteError
 from registry_index.index import load_index
+from registry_index.lingering import LingeringCloser
 from registry_index.server import (
-    MAX_CONNECTIONS, MAX_WAITING_CONNECTIONS, SLOT_WAIT_SECONDS, HubError, RejectionLog, Target,
+    LINGER_SECONDS, MAX_CONNECTIONS, MAX_WAITING_CONNECTIONS, SLOT_WAIT_SECONDS, HubError, RejectionLog, Target,
     loggable_target, make_server, parse_unique_name, pull_target,
 )
 from registry_index.site import build_site
@@ -264,6 +266,127 @@ def test_full_waiting_room_rejects_at_once(site, running_server, caplog):
             connection.close()
     # One line for the first rejection, because the other 16 came within REJECTION_LOG_SECONDS of it.
     assert [record.getMessage() for record in caplog.records] == [busy_line(2)]
+
+
+def busy_response(max_connections: int) -> bytes:
+    body = busy_body(max_connections)
+    head = f"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: {len(body)}\r\nRetry-After: 1\r\nConnection: close\r\n\r\n"
+    return head.encode() + body
+
+
+def wait_until(condition, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+def test_rejected_clients_read_whole_503(site):
+    server = make_server(site, "127.0.0.1", 0, max_connections=2)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    address = server.server_address[:2]
+    handled = [socket.create_connection(address, timeout=10) for _ in range(2)]
+    waiting = [socket.create_connection(address, timeout=10) for _ in range(MAX_WAITING_CONNECTIONS)]
+    rejected = [socket.create_connection(address, timeout=10) for _ in range(24)]
+    outcomes: list[bytes | str | None] = [None] * len(rejected)
+    try:
+        # Each piece arrives well after the 503 was sent, as the segments of a
+        # request can over a slow network. A closed socket would reply to the
+        # first with a reset, and the next send would fail.
+        for piece in [b"GET /v1/index.json HTTP/1.1\r\n", b"Host: 127.0.0.1\r\n", b"Connection: close\r\n\r\n"]:
+            time.sleep(0.05)
+            for number, connection in enumerate(rejected):
+                if outcomes[number] is not None:
+                    continue
+                try:
+                    connection.sendall(piece)
+                except OSError as error:
+                    outcomes[number] = f"sending failed: {type(error).__name__}"
+        for number, connection in enumerate(rejected):
+            if outcomes[number] is not None:
+                continue
+            try:
+                outcomes[number] = read_until_closed(connection)
+            except OSError as error:
+                outcomes[number] = f"reading failed: {type(error).__name__}"
+        assert outcomes == [busy_response(2)] * len(rejected)
+
+        for connection in rejected:
+            connection.close()
+        # Closed when the clients close theirs, well before LINGER_SECONDS.
+        assert wait_until(lambda: server.closer.lingering() == 0, LINGER_SECONDS / 2)
+    finally:
+        for connection in handled + waiting + rejected:
+            connection.close()
+        server.shutdown()
+        server.server_close()
+
+
+def accepted_pair() -> tuple[socket.socket, socket.socket]:
+    """Return a connected (server side, client side) pair, the server side non-blocking."""
+    server_side, client_side = socket.socketpair()
+    server_side.setblocking(False)
+    client_side.settimeout(10)
+    return server_side, client_side
+
+
+def test_lingering_closer_closes_at_end_of_file():
+    closer = LingeringCloser(linger_seconds=60, max_connections=4, max_bytes=1024)
+    server_side, client_side = accepted_pair()
+    try:
+        assert closer.add(server_side)
+        client_side.sendall(b"GET / HTTP/1.1\r\n\r\n")
+        client_side.close()
+        assert wait_until(lambda: closer.lingering() == 0, 5)
+        assert server_side.fileno() == -1
+    finally:
+        closer.close()
+
+
+def test_lingering_closer_closes_after_deadline():
+    closer = LingeringCloser(linger_seconds=0.2, max_connections=4, max_bytes=1024)
+    server_side, client_side = accepted_pair()
+    try:
+        started = time.monotonic()
+        assert closer.add(server_side)
+        assert client_side.recv(1) == b""
+        assert time.monotonic() - started >= 0.2
+        assert wait_until(lambda: closer.lingering() == 0, 5)
+    finally:
+        client_side.close()
+        closer.close()
+
+
+def test_lingering_closer_closes_past_max_bytes():
+    closer = LingeringCloser(linger_seconds=60, max_connections=4, max_bytes=1024)
+    server_side, client_side = accepted_pair()
+    try:
+        assert closer.add(server_side)
+        client_side.sendall(b"x" * 1025)
+        assert client_side.recv(1) == b""
+        assert wait_until(lambda: closer.lingering() == 0, 5)
+    finally:
+        client_side.close()
+        closer.close()
+
+
+def test_lingering_closer_full_and_stopped():
+    closer = LingeringCloser(linger_seconds=60, max_connections=2, max_bytes=1024)
+    pairs = [accepted_pair() for _ in range(3)]
+    try:
+        assert [closer.add(server_side) for server_side, _ in pairs] == [True, True, False]
+        assert closer.lingering() == 2
+        closer.close()
+        # Closing the closer closes what it kept open, and it takes nothing more.
+        assert [client_side.recv(1) for _, client_side in pairs[:2]] == [b"", b""]
+        assert closer.lingering() == 0
+        assert not closer.add(pairs[2][0])
+    finally:
+        for server_side, client_side in pairs:
+            server_side.close()
+            client_side.close()
 
 
 def test_rejection_log_counts_repeats(caplog):

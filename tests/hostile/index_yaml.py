@@ -65,6 +65,22 @@ def link(relative: str, target_name: str, content: str = SECRET) -> Callable[[Pa
     return prepare
 
 
+def folder(relative: str, *hidden: str) -> Callable[[Path], None]:
+    """Make the folder `relative` with no entries but the hidden files named in `hidden`."""
+    def prepare(index: Path) -> None:
+        path = index / relative
+        path.mkdir(parents=True)
+        for name in hidden:
+            (path / name).write_text("")
+    return prepare
+
+
+BAD_AUTHOR_FOLDER = (
+    "invalid author folder name; images/ contains one folder per author, named with the author's username "
+    "in lowercase ASCII letters and digits, so rename this folder or remove it"
+)
+
+
 def _billion_laughs() -> str:
     lines = ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
     for level in range(9):
@@ -169,4 +185,13 @@ CASES = [
               ["index/images/cycore/app.yaml: symbolic link in place of an image file; image files must be regular files in the repository, so replace the link with the file itself"]),
     IndexCase("image-other-symlink", link("images/cycore/notes.txt", "elsewhere"),
               ["index/images/cycore/notes.txt: unexpected entry; only regular .yaml files belong here"]),
+    # Author folders with no image files, whose names no author can have.
+    IndexCase("empty-author-folder-space", folder("images/sp ace"), [f"index/images/sp ace: {BAD_AUTHOR_FOLDER}"]),
+    IndexCase("empty-author-folder-punctuation", folder("images/Bad!Name"), [f"index/images/Bad!Name: {BAD_AUTHOR_FOLDER}"]),
+    IndexCase("empty-author-folder-uppercase", folder("images/Cycore"), [f"index/images/Cycore: {BAD_AUTHOR_FOLDER}"]),
+    IndexCase("empty-author-folder-cyrillic", folder("images/суcore"), [f"index/images/суcore: {BAD_AUTHOR_FOLDER}"]),
+    IndexCase("empty-author-folder-reserved", folder("images/anonymous"), [f"index/images/anonymous: {BAD_AUTHOR_FOLDER}"]),
+    IndexCase("empty-author-folder-too-long", folder("images/" + "a" * 33), [f"index/images/{'a' * 33}: {BAD_AUTHOR_FOLDER}"]),
+    # A hidden file keeps an otherwise empty folder in git.
+    IndexCase("author-folder-only-hidden-file", folder("images/sp ace", ".gitkeep"), [f"index/images/sp ace: {BAD_AUTHOR_FOLDER}"]),
 ]
