@@ -30,6 +30,8 @@ from .verify import verify_asset
 
 log = logging.getLogger(__name__)
 
+INDEX_FOLDER = "index"
+SETTINGS_PATH = "index/registry.yaml"
 ACCOUNTS_PREFIX = "index/accounts/"
 IMAGES_PREFIX = "index/images/"
 # Fields of a published version that may change after publication.
@@ -61,30 +63,52 @@ def changed_files(repository: Path, base: str, head: str) -> list[tuple[str, str
     return [(fields[i], fields[i + 1]) for i in range(0, len(fields) - 1, 2)]
 
 
-def _extract_index(repository: Path, revision: str, target: Path, paths: list[str] | None = None) -> Path:
-    """Write the `index/` folder at `revision` into `target`, or only those of `paths` that exist there; return its path.
+# Maximum bytes of paths given to one git command. Linux rejects a command line
+# longer than a quarter of the stack limit, 2 MiB with the usual 8 MiB stack,
+# with "Argument list too long", and a pull request can change tens of thousands of files.
+MAX_ARGUMENT_BYTES = 256 * 1024
+
+
+def _exists(repository: Path, revision: str, path: str) -> bool:
+    """Return True when `path` names a file or folder at commit `revision`."""
+    result = subprocess.run(["git", "-C", str(repository), "cat-file", "-e", f"{revision}:{path}"], capture_output=True, timeout=300)
+    return result.returncode == 0
+
+
+def _batches(paths: list[str]) -> list[list[str]]:
+    """Split `paths` into runs that fit on one git command line."""
+    batches: list[list[str]] = []
+    size = MAX_ARGUMENT_BYTES
+    for path in paths:
+        # Each argument also costs a pointer and a terminating NUL.
+        cost = len(path.encode("utf-8")) + 9
+        if size + cost > MAX_ARGUMENT_BYTES:
+            batches.append([])
+            size = 0
+        batches[-1].append(path)
+        size += cost
+    return batches
+
+
+def _extract_index(repository: Path, revision: str, target: Path, paths: list[str]) -> Path:
+    """Extract `paths`, files and folders that exist at `revision`, into `target` and return the path of its `index/` folder.
 
     The archive streams from git into the folder, so a large index is never held in memory.
     """
-    if paths is None:
-        present = ["index"]
-    else:
-        listed = git(repository, "ls-tree", "-r", "-z", "--name-only", revision, "--", *paths).decode("utf-8", errors="replace")
-        present = [path for path in listed.split("\0") if path]
     target.mkdir(parents=True, exist_ok=True)
-    if not present:
-        return target / "index"
-    command = ["git", "-C", str(repository), "archive", "--format=tar", revision, "--", *present]
-    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as process:
-        try:
-            with tarfile.open(fileobj=process.stdout, mode="r|") as tar:
-                tar.extractall(target, filter="data")
-        except tarfile.TarError as error:
-            process.kill()
-            raise GitError(f"git archive {revision} gave an unreadable archive: {error}") from error
-        errors = process.stderr.read()
-        if process.wait() != 0:
-            raise GitError(f"git archive {revision} failed: {errors.decode(errors='replace').strip()}")
+    for batch in _batches(paths):
+        # Pathspecs are literal because a path from the diff is a file name, not a pattern.
+        command = ["git", "-C", str(repository), "--literal-pathspecs", "archive", "--format=tar", revision, "--", *batch]
+        with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as process:
+            try:
+                with tarfile.open(fileobj=process.stdout, mode="r|") as tar:
+                    tar.extractall(target, filter="data")
+            except tarfile.TarError as error:
+                process.kill()
+                raise GitError(f"git archive {revision} gave an unreadable archive: {error}") from error
+            errors = process.stderr.read()
+            if process.wait() != 0:
+                raise GitError(f"git archive {revision} failed: {errors.decode(errors='replace').strip()}")
     return target / "index"
 
 
@@ -115,10 +139,12 @@ def check_pull_request(repository: Path, base: str, head: str, pr_author: str, *
         scratch_path = Path(scratch)
         changed = {path for _status, path in changes}
         # The base needs only what the checks compare with: its settings, its
-        # accounts and the changed image files. The head is checked whole.
-        base_paths = ["index/registry.yaml", ACCOUNTS_PREFIX.rstrip("/"), *sorted(path for path in changed if path.startswith(IMAGES_PREFIX))]
+        # accounts and the changed image files, except added ones, which it
+        # does not have. The head is checked whole.
+        base_paths = [path for path in (SETTINGS_PATH, ACCOUNTS_PREFIX.rstrip("/")) if _exists(repository, base_commit, path)]
+        base_paths += sorted(path for status, path in changes if path.startswith(IMAGES_PREFIX) and status != "A")
         base_index = _load(_extract_index(repository, base_commit, scratch_path / "base", base_paths), None, changed)
-        head_index = _load(_extract_index(repository, head_commit, scratch_path / "head"), problems, changed)
+        head_index = _load(_extract_index(repository, head_commit, scratch_path / "head", [INDEX_FOLDER]), problems, changed)
         if base_index is None:
             problems.append(Problem("index", 0, f"the base revision {base} has no valid settings, accounts or changed image files; fix the default branch first"))
             return sorted(problems)

@@ -1,0 +1,53 @@
+"""check-pr on pull requests that are large or reshape the index, in git repositories built on the spot."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+from conftest import SAMPLE_INDEX
+from registry_index.review import check_pull_request
+
+
+def fast_import(repository: Path, commits: list[tuple[str, dict[str, bytes | None]]]) -> None:
+    """Commit each (branch, {path: content, or None to delete}) on top of the previous commit, with one git process."""
+    subprocess.run(["git", "init", "-q", "-b", "main", str(repository)], check=True)
+    stream = []
+    parent = None
+    for number, (branch, files) in enumerate(commits):
+        stream.append(f"commit refs/heads/{branch}\ncommitter test <test@example.invalid> {number} +0000\ndata 1\nc\n".encode())
+        if parent is not None:
+            stream.append(f"from {parent}\n".encode())
+        for path, content in files.items():
+            if content is None:
+                stream.append(f"D {path}\n".encode())
+            else:
+                stream.append(f"M 100644 inline {path}\ndata {len(content)}\n".encode() + content + b"\n")
+        parent = f"refs/heads/{branch}"
+    subprocess.run(["git", "-C", str(repository), "fast-import", "--quiet"], input=b"".join(stream), check=True)
+
+
+def sample_files() -> dict[str, bytes]:
+    return {f"index/{path.relative_to(SAMPLE_INDEX)}": path.read_bytes() for path in sorted(SAMPLE_INDEX.rglob("*")) if path.is_file()}
+
+
+def check(repository: Path, author: str = "cycore") -> list[str]:
+    return [str(problem) for problem in check_pull_request(repository, "main", "pr", author, download_assets=False)]
+
+
+def test_pr_changing_files_beyond_one_command_line(tmp_path):
+    # More bytes of changed paths than Linux takes on one command line: the
+    # base's copies of the changed files must still be read, in several runs.
+    # Long paths keep the number of files, and so the test's time, small.
+    folder = "index/images/" + "/".join(["d" * 250] * 12)
+    count = os.sysconf("SC_ARG_MAX") // 3000 + 200
+    paths = [f"{folder}/{number:06d}{'n' * 190}.yaml" for number in range(count)]
+    fast_import(tmp_path, [("main", {path: b"x" for path in paths}), ("pr", {path: b"y" for path in paths})])
+    unexpected = "index/images/" + "d" * 250 + "/" + "d" * 250 + ": unexpected entry; only regular .yaml files belong here"
+    # Neither side is a valid index, so the check stops at the base, having read it.
+    assert check(tmp_path) == [
+        "index: the base revision main has no valid settings, accounts or changed image files; fix the default branch first",
+        unexpected,
+        "index/registry.yaml: registry settings file not found; create it (see docs/index-format.md)",
+    ]
