@@ -144,7 +144,13 @@ def check_pull_request(repository: Path, base: str, head: str, pr_author: str, *
         base_paths = [path for path in (SETTINGS_PATH, ACCOUNTS_PREFIX.rstrip("/")) if _exists(repository, base_commit, path)]
         base_paths += sorted(path for status, path in changes if path.startswith(IMAGES_PREFIX) and status != "A")
         base_index = _load(_extract_index(repository, base_commit, scratch_path / "base", base_paths), None, changed)
-        head_index = _load(_extract_index(repository, head_commit, scratch_path / "head", [INDEX_FOLDER]), problems, changed)
+        head_paths = [INDEX_FOLDER] if _exists(repository, head_commit, INDEX_FOLDER) else []
+        head_folder = _extract_index(repository, head_commit, scratch_path / "head", head_paths)
+        if head_folder.is_symlink() or not head_folder.is_dir():
+            problems.append(Problem(INDEX_FOLDER, 0, "the pull request removes the index folder or replaces it with a file or link; keep index/ a folder that contains registry.yaml, accounts/ and images/"))
+            head_index = None
+        else:
+            head_index = _load(head_folder, problems, changed)
         if base_index is None:
             problems.append(Problem("index", 0, f"the base revision {base} has no valid settings, accounts or changed image files; fix the default branch first"))
             return sorted(problems)

@@ -51,3 +51,27 @@ def test_pr_changing_files_beyond_one_command_line(tmp_path):
         unexpected,
         "index/registry.yaml: registry settings file not found; create it (see docs/index-format.md)",
     ]
+
+
+def test_pr_removing_the_index_folder(tmp_path):
+    files = sample_files()
+    fast_import(tmp_path, [("main", files), ("pr", dict.fromkeys(files))])
+    assert check(tmp_path) == [
+        "index: the pull request removes the index folder or replaces it with a file or link; keep index/ a folder that contains registry.yaml, accounts/ and images/",
+        "index/accounts/cycore.yaml: accounts cannot be deleted by a pull request; ask a maintainer",
+        "index/images/cycore/redis.yaml: published images cannot be deleted; yank their versions instead",
+        "index/images/cycore/tengine.yaml: published images cannot be deleted; yank their versions instead",
+        "index/registry.yaml: only files under index/accounts/ and index/images/ may change in a pull request; ask a maintainer for other changes",
+    ]
+
+
+def test_pr_replacing_the_index_folder_with_a_file(tmp_path):
+    files = sample_files()
+    fast_import(tmp_path, [("main", files), ("pr", {**dict.fromkeys(files), "index": b"not a folder\n"})])
+    problems = check(tmp_path)
+    assert problems[:2] == [
+        "index: only files under index/accounts/ and index/images/ may change in a pull request; ask a maintainer for other changes",
+        "index: the pull request removes the index folder or replaces it with a file or link; keep index/ a folder that contains registry.yaml, accounts/ and images/",
+    ]
+    # No problem names the temporary folder that the check extracts into.
+    assert not [problem for problem in problems if "registry-index-review" in problem]
