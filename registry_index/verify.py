@@ -45,6 +45,11 @@ def verify_assets(images: Iterable[Image], folder: Path) -> tuple[list[Problem],
             if not path.is_file():
                 continue
             checked += 1
-            for mismatch in verify_asset(image, version, path, encrypted=version.is_private):
+            try:
+                mismatches = verify_asset(image, version, path, encrypted=version.is_private)
+            except OSError as error:
+                # The file is unreadable, or was removed after is_file() found it.
+                mismatches = [f"cannot read file: {error.strerror}; make it readable and run again"]
+            for mismatch in mismatches:
                 problems.append(Problem(image.path, version.line, f"{version.file}: {mismatch}"))
     return problems, checked

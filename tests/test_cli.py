@@ -1,9 +1,13 @@
 """The CLI: exit codes, exact messages, and help for every command."""
 
+import errno
+import shutil
+
 import pytest
 from typer.testing import CliRunner
 
 from conftest import REDIS_KI, make_ki, manifest
+from registry_index import verify
 from registry_index.archive import file_sha256
 from registry_index.cli import app
 
@@ -67,6 +71,22 @@ def test_validate_assets_finds_mismatch(sample_index, tmp_path):
         f"index/images/cycore/redis.yaml:5: cycore-redis-3.0.4.ki: size is 1367041 in the index but the file has {size} bytes",
         f"index/images/cycore/redis.yaml:5: cycore-redis-3.0.4.ki: sha256 is d4a6849f128ab875e41410cfc7a37ae3a79226736f2a385a685a776e15a0166c in the index but the file has {sha256}",
     ]
+
+
+def test_validate_assets_unreadable_file(sample_index, tmp_path, monkeypatch):
+    folder = tmp_path / "assets"
+    folder.mkdir()
+    shutil.copy(REDIS_KI, folder / "cycore-redis-3.0.4.ki")
+
+    def unreadable(path):
+        raise PermissionError(errno.EACCES, "Permission denied", str(path))
+
+    # Root reads a file whatever its mode, so the test makes the read fail instead.
+    monkeypatch.setattr(verify, "file_sha256", unreadable)
+    result = runner.invoke(app, ["validate", "--index", str(sample_index), "--assets", str(folder)])
+    assert result.exit_code == 1
+    assert result.stdout == "index/images/cycore/redis.yaml:5: cycore-redis-3.0.4.ki: cannot read file: Permission denied; make it readable and run again\n"
+    assert result.stderr == f"Error: 1 problem in {sample_index}\n"
 
 
 def test_add_prints_what_was_added(index_dir):
