@@ -17,6 +17,7 @@ import logging
 import mimetypes
 import os
 import re
+import resource
 import socket
 import time
 from dataclasses import dataclass
@@ -81,6 +82,23 @@ MAX_DISCARDED_BYTES = 64 * 1024
 # client still sending may then see a reset.
 LINGER_SECONDS = 2.0
 MAX_LINGERING_CONNECTIONS = 256
+# File descriptors kept free of connections: standard streams, the listening
+# socket, the selectors and the closer's wake-up pair, with room to spare.
+RESERVED_DESCRIPTORS = 32
+
+
+def lingering_limit(max_connections: int) -> int:
+    """Return how many rejected connections may linger within the process's open-file limit.
+
+    Each handled connection may use two descriptors (its socket and a file it
+    sends) and each waiting one uses one. Past the open-file limit, accept()
+    fails with EMFILE and the server loop retries at once, using a whole core.
+    """
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return MAX_LINGERING_CONNECTIONS
+    free = soft - 2 * max_connections - MAX_WAITING_CONNECTIONS - RESERVED_DESCRIPTORS
+    return max(0, min(MAX_LINGERING_CONNECTIONS, free))
 # Bytes of a request line that parse_request percent-encodes: controls other
 # than tab, and everything outside ASCII.
 _RAW_BYTE = re.compile(rb"[\x00-\x08\x0b-\x1f\x7f-\xff]")
@@ -524,7 +542,10 @@ class SiteServer(ThreadingHTTPServer):
         self.slots = threading.BoundedSemaphore(max_connections)
         self.waiting = threading.BoundedSemaphore(MAX_WAITING_CONNECTIONS)
         self.rejections = RejectionLog()
-        self.closer = LingeringCloser(LINGER_SECONDS, MAX_LINGERING_CONNECTIONS, MAX_DISCARDED_BYTES)
+        lingering = lingering_limit(max_connections)
+        if lingering < MAX_LINGERING_CONNECTIONS:
+            log.debug("keeping at most %d rejected connections open, to stay within the open-file limit", lingering)
+        self.closer = LingeringCloser(LINGER_SECONDS, lingering, MAX_DISCARDED_BYTES)
         super().__init__(address, handler)
 
     def process_request(self, request, client_address) -> None:
@@ -579,7 +600,7 @@ class SiteServer(ThreadingHTTPServer):
             self.close_request(request)
             return
         if not self.closer.add(request):
-            log.debug("%s: closing the rejected connection at once, because %d rejected connections are open or the server is stopping", client_address[0], MAX_LINGERING_CONNECTIONS)
+            log.debug("%s: closing the rejected connection at once, because %d rejected connections are open or the server is stopping", client_address[0], self.closer.max_connections)
             self.close_request(request)
 
     def server_close(self) -> None:

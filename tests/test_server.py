@@ -4,6 +4,7 @@ import hashlib
 import http.client
 import json
 import logging
+import resource
 import socket
 import subprocess
 import sys
@@ -21,7 +22,7 @@ from registry_index.errors import SiteError
 from registry_index.index import load_index
 from registry_index.lingering import LingeringCloser
 from registry_index.server import (
-    LINGER_SECONDS, MAX_CONNECTIONS, MAX_WAITING_CONNECTIONS, SLOT_WAIT_SECONDS, HubError, RejectionLog, Target,
+    LINGER_SECONDS, MAX_CONNECTIONS, MAX_LINGERING_CONNECTIONS, MAX_WAITING_CONNECTIONS, SLOT_WAIT_SECONDS, HubError, RejectionLog, Target,
     loggable_target, make_server, parse_unique_name, pull_target,
 )
 from registry_index.site import build_site
@@ -321,6 +322,27 @@ def test_rejected_clients_read_whole_503(site):
         for connection in handled + waiting + rejected:
             connection.close()
         server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize("open_files", [256, 400])
+def test_lingering_fits_open_file_limit(site, monkeypatch, open_files):
+    # Past the open-file limit, accept() fails and the server loop spins on a whole core.
+    monkeypatch.setattr(resource, "getrlimit", lambda limit: (open_files, open_files))
+    server = make_server(site, "127.0.0.1", 0)
+    try:
+        descriptors = 2 * MAX_CONNECTIONS + MAX_WAITING_CONNECTIONS + server.closer.max_connections
+        assert descriptors < open_files
+    finally:
+        server.server_close()
+
+
+def test_lingering_without_open_file_limit(site, monkeypatch):
+    monkeypatch.setattr(resource, "getrlimit", lambda limit: (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+    server = make_server(site, "127.0.0.1", 0)
+    try:
+        assert server.closer.max_connections == MAX_LINGERING_CONNECTIONS
+    finally:
         server.server_close()
 
 
