@@ -7,7 +7,17 @@ every mistake in one run.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+
+# Control characters and Unicode line separators: a file name in a pull
+# request may contain them, and each problem must stay on one line.
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def printable(text: str) -> str:
+    """Escape control characters and line separators in `text` as Python does in a string literal (`\\n`, `\\x1b`)."""
+    return _UNPRINTABLE.sub(lambda match: match.group().encode("unicode_escape").decode("ascii"), text)
 
 
 class RegistryError(Exception):
@@ -23,9 +33,10 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
+        path, message = printable(self.path), printable(self.message)
         if self.line:
-            return f"{self.path}:{self.line}: {self.message}"
-        return f"{self.path}: {self.message}"
+            return f"{path}:{self.line}: {message}"
+        return f"{path}: {message}"
 
 
 class InvalidIndex(RegistryError):

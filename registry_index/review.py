@@ -15,6 +15,7 @@ The checks run on the pull request's git history alone, with no secrets:
 from __future__ import annotations
 
 import logging
+import re
 import subprocess
 import tarfile
 import tempfile
@@ -22,7 +23,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from . import names
-from .errors import InvalidIndex, Problem, RegistryError
+from .errors import InvalidIndex, Problem, RegistryError, printable
 from .hosting import HostingError, download
 from .index import Index, load_index
 from .model import MAX_ASSET_BYTES, Image, Version
@@ -263,6 +264,15 @@ def step_summary(problems: list[Problem], base: str, head: str) -> str:
         return f"### Index check passed\n\nThe change from `{base[:12]}` to `{head[:12]}` is valid.\n"
     lines = [f"### Index check failed: {len(problems)} problems", "", "| file | line | problem |", "| --- | --- | --- |"]
     for problem in problems:
-        message = problem.message.replace("|", "\\|")
-        lines.append(f"| `{problem.path}` | {problem.line or ''} | {message} |")
+        # A path in a pull request may contain a line break, `|` or backticks, which would end the table row, cell or code span.
+        path = printable(problem.path).replace("|", "\\|")
+        message = printable(problem.message).replace("|", "\\|")
+        lines.append(f"| {_code_span(path)} | {problem.line or ''} | {message} |")
     return "\n".join(lines) + "\n"
+
+
+def _code_span(text: str) -> str:
+    """Return `text` as a Markdown code span, fenced by one more backtick than its longest run of backticks."""
+    fence = "`" * (max((len(run) for run in re.findall("`+", text)), default=0) + 1)
+    padding = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{padding}{text}{padding}{fence}"

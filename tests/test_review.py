@@ -6,7 +6,11 @@ import os
 import subprocess
 from pathlib import Path
 
+from typer.testing import CliRunner
+
 from conftest import SAMPLE_INDEX
+from registry_index.cli import app
+from registry_index.errors import Problem
 from registry_index.review import check_pull_request
 
 
@@ -20,10 +24,12 @@ def fast_import(repository: Path, commits: list[tuple[str, dict[str, bytes | Non
         if parent is not None:
             stream.append(f"from {parent}\n".encode())
         for path, content in files.items():
+            # fast-import takes a C-style quoted path, so a path may contain line breaks.
+            quoted = '"' + path.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
             if content is None:
-                stream.append(f"D {path}\n".encode())
+                stream.append(f"D {quoted}\n".encode())
             else:
-                stream.append(f"M 100644 inline {path}\ndata {len(content)}\n".encode() + content + b"\n")
+                stream.append(f"M 100644 inline {quoted}\ndata {len(content)}\n".encode() + content + b"\n")
         parent = f"refs/heads/{branch}"
     subprocess.run(["git", "-C", str(repository), "fast-import", "--quiet"], input=b"".join(stream), check=True)
 
@@ -75,3 +81,26 @@ def test_pr_replacing_the_index_folder_with_a_file(tmp_path):
     ]
     # No problem names the temporary folder that the check extracts into.
     assert not [problem for problem in problems if "registry-index-review" in problem]
+
+
+def test_problem_text_escapes_line_breaks():
+    problem = Problem("index/images/cycore/a\nb\u2028c.yaml", 2, "file is empty")
+    assert str(problem) == "index/images/cycore/a\\nb\\u2028c.yaml:2: file is empty"
+
+
+def test_step_summary_keeps_hostile_path_in_one_row(tmp_path):
+    # A file name can end the table row and forge a passing result in the summary.
+    hostile = "index/images/cycore/x` |\n\n### Index check passed\n\n| `y.yaml"
+    fast_import(tmp_path / "repository", [("main", sample_files()), ("pr", {hostile: b""})])
+    summary = tmp_path / "summary.md"
+    result = CliRunner().invoke(app, ["check-pr", "--base", "main", "--head", "pr", "--pr-author", "cycore",
+                                      "--repository", str(tmp_path / "repository"), "--summary", str(summary)])
+    assert result.exit_code == 1
+    assert result.stdout == "index/images/cycore/x` |\\n\\n### Index check passed\\n\\n| `y.yaml: file is empty; it must hold one YAML mapping\n"
+    assert summary.read_text().splitlines() == [
+        "### Index check failed: 1 problems",
+        "",
+        "| file | line | problem |",
+        "| --- | --- | --- |",
+        "| ``index/images/cycore/x` \\|\\n\\n### Index check passed\\n\\n\\| `y.yaml`` |  | file is empty; it must hold one YAML mapping |",
+    ]
