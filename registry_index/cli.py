@@ -85,7 +85,7 @@ def validate(
     from .verify import verify_assets
 
     if assets is not None and not assets.is_dir():
-        raise fail(f"--assets {assets}: folder not found")
+        raise fail(f"--assets {assets}: folder not found; pass the folder that contains the .ki files")
     asset_problems: list = []
     checked = 0
 

@@ -64,7 +64,7 @@ def _read(path: Path, shown: str, problems: list[Problem]):
             data = stream.read(MAX_YAML_BYTES + 1)
             size = os.fstat(stream.fileno()).st_size
     except OSError as error:
-        problems.append(Problem(shown, 0, f"cannot read file: {error.strerror}"))
+        problems.append(Problem(shown, 0, f"cannot read file: {error.strerror}; make it readable and run again"))
         return None
     if len(data) > MAX_YAML_BYTES:
         problems.append(Problem(shown, 0, f"file is {max(size, len(data))} bytes; the maximum is {MAX_YAML_BYTES}"))

@@ -54,7 +54,14 @@ def git(repository: Path, *args: str) -> bytes:
 def resolve(repository: Path, revision: str) -> str:
     if revision.startswith("-"):
         raise GitError(f"revision {revision!r} is invalid; give a commit id or branch name")
-    return git(repository, "rev-parse", "--verify", "--quiet", f"{revision}^{{commit}}").decode().strip()
+    result = subprocess.run(["git", "-C", str(repository), "rev-parse", "--verify", "--quiet", f"{revision}^{{commit}}"], capture_output=True, timeout=300)
+    if result.returncode == 0:
+        return result.stdout.decode().strip()
+    reason = result.stderr.decode(errors="replace").strip()
+    if reason:
+        raise GitError(f"revision {revision!r} cannot be resolved in {repository}: {reason}; check --repository and give a commit id or branch name")
+    # With --quiet, git prints nothing for a revision that does not exist.
+    raise GitError(f"revision {revision!r} is not a commit in {repository}; fetch it, or give a commit id or branch name")
 
 
 def changed_files(repository: Path, base: str, head: str) -> list[tuple[str, str]]:

@@ -650,6 +650,6 @@ def make_server(site_dir: Path | str, host: str = "127.0.0.1", port: int = 8000,
     if not (site_dir / MARKER).is_file():
         raise SiteError(f"{site_dir} is not a built site (no {MARKER}); run `registry-index build` first")
     if assets is not None and not Path(assets).is_dir():
-        raise SiteError(f"--assets {assets}: folder not found")
+        raise SiteError(f"--assets {assets}: folder not found; pass the folder that contains the .ki files")
     handler = type("SiteHandler", (Handler,), {"site": Site(site_dir, Path(assets) if assets else None)})
     return SiteServer((host, port), handler, max_connections)

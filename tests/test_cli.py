@@ -89,6 +89,16 @@ def test_validate_assets_unreadable_file(sample_index, tmp_path, monkeypatch):
     assert result.stderr == f"Error: 1 problem in {sample_index}\n"
 
 
+@pytest.mark.parametrize("kind", ["missing", "file"])
+def test_validate_assets_not_a_folder(sample_index, tmp_path, kind):
+    folder = tmp_path / "assets"
+    if kind == "file":
+        folder.write_text("not a folder\n")
+    result = runner.invoke(app, ["validate", "--index", str(sample_index), "--assets", str(folder)])
+    assert result.exit_code == 1
+    assert result.stderr == f"Error: --assets {folder}: folder not found; pass the folder that contains the .ki files\n"
+
+
 def test_add_prints_what_was_added(index_dir):
     result = runner.invoke(app, ["add", str(REDIS_KI), "--index", str(index_dir)])
     assert result.exit_code == 0

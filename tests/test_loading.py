@@ -362,3 +362,11 @@ def test_bad_author_folder_reported_by_file(index_dir):
     assert problems_for(index_dir, GOOD, "images/sp ace/redis.yaml") == [
         "index/images/sp ace/redis.yaml:1: image cycore/redis must be in index/images/cycore/redis.yaml; move the file"
     ]
+
+
+def test_read_image_missing_file(index_dir):
+    # The file is removed after the listing, as it can be while validate runs.
+    problems: list = []
+    image = index_module.read_image(index_dir, index_dir / "images/cycore/gone.yaml", {}, problems)
+    assert image is None
+    assert [str(p) for p in problems] == ["index/images/cycore/gone.yaml: cannot read file: No such file or directory; make it readable and run again"]

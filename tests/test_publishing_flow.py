@@ -479,6 +479,21 @@ def test_check_pr_command_rejects_bad_revision(registry):
     assert result.stderr.splitlines()[-1] == "Error: revision '--upload-pack=evil' is invalid; give a commit id or branch name"
 
 
+def test_check_pr_command_names_missing_revision(registry):
+    result = runner.invoke(app, ["check-pr", "--base", "no-such-branch", "--head", "main", "--pr-author", "alice", "--repository", str(registry.clone)])
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[-1] == f"Error: revision 'no-such-branch' is not a commit in {registry.clone}; fetch it, or give a commit id or branch name"
+
+
+def test_check_pr_command_quotes_git_on_bad_revision(registry):
+    result = runner.invoke(app, ["check-pr", "--base", "main^{tree}", "--head", "main", "--pr-author", "alice", "--repository", str(registry.clone)])
+    assert result.exit_code == 1
+    last = result.stderr.splitlines()[-1]
+    # Between the two parts is git's own message, whose wording depends on the git version.
+    assert last.startswith(f"Error: revision 'main^{{tree}}' cannot be resolved in {registry.clone}: ")
+    assert last.endswith("; check --repository and give a commit id or branch name")
+
+
 def test_pr_changing_someone_elses_account(registry):
     register_alice(registry)
 
