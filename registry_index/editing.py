@@ -151,19 +151,23 @@ def protect(image: Image, version: Version, kindo_image: KindoImage, code: str, 
 
 
 def check_encrypted_folder(index_root: Path | str, folder: Path | str) -> None:
-    """Raise RegistryError when `folder` is the index folder or inside it, after resolving symbolic links."""
-    resolved_folder = Path(os.path.realpath(folder))
-    resolved_index = Path(os.path.realpath(index_root))
-    if resolved_folder == resolved_index:
-        place = f"is the index folder {index_root}"
-    elif resolved_index in resolved_folder.parents:
-        place = f"is inside the index folder {index_root}"
-    else:
-        return
-    raise RegistryError(
-        f"--encrypted-out {folder} {place}; the encrypted file would be written into the index, "
-        "so choose a folder outside the index"
-    )
+    """Raise RegistryError when `folder` is the index folder or inside it.
+
+    Folders are compared by device and inode, so a symbolic link, a bind
+    mount or another spelling on a case-insensitive disk is no way around it.
+    """
+    index_status = os.stat(index_root)
+    index_identity = (index_status.st_dev, index_status.st_ino)
+    resolved = Path(os.path.realpath(folder))
+    for depth, candidate in enumerate([resolved, *resolved.parents]):
+        status = os.stat(candidate)
+        if (status.st_dev, status.st_ino) != index_identity:
+            continue
+        place = f"is the index folder {index_root}" if depth == 0 else f"is inside the index folder {index_root}"
+        raise RegistryError(
+            f"--encrypted-out {folder} {place}; the encrypted file would be written into the index, "
+            "so choose a folder outside the index"
+        )
 
 
 def add_image(index_root: Path | str, ki_path: Path | str, url: str = "", pusher: str | None = None,

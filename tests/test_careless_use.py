@@ -95,6 +95,24 @@ def test_encrypted_out_through_link(index_dir, tmp_path):
     assert index_contents(index_dir) == before
 
 
+def test_encrypted_out_through_bind_mount(index_dir, tmp_path):
+    # A bind mount shows the index under another path that no link resolves to.
+    mounted = tmp_path / "mounted"
+    mounted.mkdir()
+    mount = subprocess.run(["mount", "--bind", str(index_dir), str(mounted)], capture_output=True, text=True)
+    if mount.returncode != 0:
+        pytest.skip(f"bind mounts are not allowed here: {mount.stderr.strip()}")
+    try:
+        folder = mounted / "images"
+        before = index_contents(index_dir)
+        with pytest.raises(RegistryError) as caught:
+            add_image(index_dir, REDIS_KI, code="Ab3xY9", encrypted_folder=folder)
+        assert str(caught.value) == f"--encrypted-out {folder} is inside the index folder {index_dir}; the encrypted file would be written into the index, so choose a folder outside the index"
+        assert index_contents(index_dir) == before
+    finally:
+        subprocess.run(["umount", str(mounted)], check=True)
+
+
 def test_encrypted_out_beside_index(index_dir):
     # The folder that contains the index is outside it: the encrypted file goes beside the index.
     add_image(index_dir, REDIS_KI, code="Ab3xY9", encrypted_folder=index_dir.parent)
