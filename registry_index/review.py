@@ -44,6 +44,15 @@ class GitError(RegistryError):
     """A git command failed."""
 
 
+class UnsafeEntry(GitError):
+    """An entry of a commit that cannot be written into a folder safely, such as a link to an absolute path."""
+
+    def __init__(self, path: str, reason: str):
+        super().__init__(f"{path}: {reason}")
+        self.path = path
+        self.reason = reason
+
+
 def git(repository: Path, *args: str) -> bytes:
     result = subprocess.run(["git", "-C", str(repository), *args], capture_output=True, timeout=300)
     if result.returncode != 0:
@@ -111,6 +120,9 @@ def _extract_index(repository: Path, revision: str, target: Path, paths: list[st
             try:
                 with tarfile.open(fileobj=process.stdout, mode="r|") as tar:
                     tar.extractall(target, filter="data")
+            except tarfile.FilterError as error:
+                process.kill()
+                raise UnsafeEntry(error.tarinfo.name, str(error)) from error
             except tarfile.TarError as error:
                 process.kill()
                 raise GitError(f"git archive {revision} gave an unreadable archive: {error}") from error
@@ -153,7 +165,11 @@ def check_pull_request(repository: Path, base: str, head: str, pr_author: str, *
         base_paths += sorted(path for status, path in changes if path.startswith(IMAGES_PREFIX) and status != "A")
         base_index = _load(_extract_index(repository, base_commit, scratch_path / "base", base_paths), None, changed)
         head_paths = [INDEX_FOLDER] if _exists(repository, head_commit, INDEX_FOLDER) else []
-        head_folder = _extract_index(repository, head_commit, scratch_path / "head", head_paths)
+        try:
+            head_folder = _extract_index(repository, head_commit, scratch_path / "head", head_paths)
+        except UnsafeEntry as error:
+            problems.append(Problem(error.path, 0, f"{error.reason}; index files must be regular files in the repository, so replace it with the file itself"))
+            return sorted(set(problems))
         if head_folder.is_symlink() or not head_folder.is_dir():
             problems.append(Problem(INDEX_FOLDER, 0, "the pull request removes the index folder or replaces it with a file or link; keep index/ a folder that contains registry.yaml, accounts/ and images/"))
             head_index = None
@@ -269,7 +285,8 @@ def step_summary(problems: list[Problem], base: str, head: str) -> str:
     """Return the Markdown that the validation workflow adds to the GitHub step summary."""
     if not problems:
         return f"### Index check passed\n\nThe change from `{base[:12]}` to `{head[:12]}` is valid.\n"
-    lines = [f"### Index check failed: {len(problems)} problems", "", "| file | line | problem |", "| --- | --- | --- |"]
+    count = f"{len(problems)} problem" if len(problems) == 1 else f"{len(problems)} problems"
+    lines = [f"### Index check failed: {count}", "", "| file | line | problem |", "| --- | --- | --- |"]
     for problem in problems:
         # A path in a pull request may contain a line break, `|` or backticks, which would end the table row, cell or code span.
         path = printable(problem.path).replace("|", "\\|")

@@ -98,9 +98,22 @@ def test_step_summary_keeps_hostile_path_in_one_row(tmp_path):
     assert result.exit_code == 1
     assert result.stdout == "index/images/cycore/x` |\\n\\n### Index check passed\\n\\n| `y.yaml: file is empty; it must hold one YAML mapping\n"
     assert summary.read_text().splitlines() == [
-        "### Index check failed: 1 problems",
+        "### Index check failed: 1 problem",
         "",
         "| file | line | problem |",
         "| --- | --- | --- |",
         "| ``index/images/cycore/x` \\|\\n\\n### Index check passed\\n\\n\\| `y.yaml`` |  | file is empty; it must hold one YAML mapping |",
+    ]
+
+
+def test_pr_adding_link_to_absolute_path(tmp_path):
+    fast_import(tmp_path, [("main", sample_files())])
+    subprocess.run(["git", "-C", str(tmp_path), "checkout", "-q", "-f", "-b", "pr"], check=True)
+    (tmp_path / "index/images/cycore/evil.yaml").symlink_to("/etc/passwd")
+    subprocess.run(["git", "-C", str(tmp_path), "add", "-A"], check=True)
+    subprocess.run(["git", "-C", str(tmp_path), "-c", "user.name=test", "-c", "user.email=test@example.invalid", "commit", "-q", "-m", "link"], check=True)
+    changes = subprocess.run(["git", "-C", str(tmp_path), "diff", "--name-status", "main", "pr"], capture_output=True, text=True, check=True).stdout
+    assert changes == "A\tindex/images/cycore/evil.yaml\n"
+    assert check(tmp_path) == [
+        "index/images/cycore/evil.yaml: 'index/images/cycore/evil.yaml' is a link to an absolute path; index files must be regular files in the repository, so replace it with the file itself",
     ]
