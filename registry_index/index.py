@@ -240,10 +240,16 @@ def check_index(root: Path | str, on_image: Callable[[Image], None] | None = Non
     header = _each_image(root, count, transient=True)
     if on_image is not None:
         for image_file in header.image_files:
+            try:
+                changed = file_key(os.lstat(image_file.path)) != image_file.key
+            except OSError:
+                changed = True
+            if changed:
+                # The file changed after the first reading checked it.
+                raise InvalidIndex([Problem(display_path(header.root, Path(image_file.path)), 0, "file changed while validate ran; run validate again")])
             problems: list[Problem] = []
             image = read_image_file(header.root, image_file.path, header.accounts, problems, transient=True)[0]
             if problems or image is None:
-                # The file changed since the first reading.
                 raise InvalidIndex(problems)
             on_image(image)
     return Totals(len(header.accounts), counted[0], counted[1])

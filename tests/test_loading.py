@@ -63,6 +63,22 @@ def test_check_index_keeps_no_image(index_dir):
     assert seen == [("alpha", False), ("beta", False), ("gamma", False)]
 
 
+def test_check_index_reports_file_changed_between_readings(index_dir):
+    (index_dir / "images/cycore").mkdir()
+    for name in ("alpha", "beta"):
+        (index_dir / f"images/cycore/{name}.yaml").write_text(GOOD.replace('"redis"', f'"{name}"').replace("cycore-redis-", f"cycore-{name}-"))
+    beta = index_dir / "images/cycore/beta.yaml"
+
+    def on_image(image) -> None:
+        # While the second reading passes alpha on, beta gets another version.
+        if image.name == "alpha":
+            beta.write_text(beta.read_text() + VERSION.replace("3.0.4", "3.0.5"))
+
+    with pytest.raises(InvalidIndex) as caught:
+        check_index(index_dir, on_image)
+    assert [str(problem) for problem in caught.value.problems] == ["index/images/cycore/beta.yaml: file changed while validate ran; run validate again"]
+
+
 def test_load_index_keeps_selected_images(index_dir):
     (index_dir / "images/cycore").mkdir()
     for name in ("alpha", "beta"):
