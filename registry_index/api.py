@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from json.encoder import encode_basestring
 from . import names, search
-from .model import Image, Settings, Version
+from .model import Image, Ordered, Settings, Version
 
 API_VERSION = "v1"
 # The kindo hub's error code for "extraction code needed".
@@ -118,10 +118,13 @@ def sorted_versions(image: Image) -> list[Version]:
     return sorted(image.versions, key=lambda version: names.version_key(version.version), reverse=True)
 
 
-def search_entry(image: Image) -> search.Entry | None:
-    """Return the search entry of an image: its versions that search lists (neither yanked nor private), or None when there is none."""
-    versions = [version for version in sorted_versions(image) if not version.yanked and not version.is_private]
-    latest = image.latest()
+def search_entry(image: Image, ordered: Ordered | None = None) -> search.Entry | None:
+    """Return the search entry of an image: its versions that search lists (neither yanked nor private), or None when there is none.
+
+    `ordered`, when given, is `image.ordered()`, worked out once for the image's other outputs too.
+    """
+    all_versions, latest = ordered if ordered is not None else (sorted_versions(image), image.latest())
+    versions = [version for version in all_versions if not version.yanked and not version.is_private]
     if not versions or latest is None:
         return None
     return search.Entry(
@@ -134,12 +137,11 @@ def search_entry(image: Image) -> search.Entry | None:
     )
 
 
-def image_files(settings: Settings, image: Image) -> list[tuple[str, bytes]]:
-    """Return (path, content) of an image's pull files, latest file, image document and private records."""
+def image_files(settings: Settings, image: Image, ordered: Ordered | None = None) -> list[tuple[str, bytes]]:
+    """Return (path, content) of an image's pull files, latest file, image document and private records; `ordered` as for search_entry."""
     files = []
-    versions = sorted_versions(image)
+    versions, latest = ordered if ordered is not None else (sorted_versions(image), image.latest())
     folder = pull_path(image.author, image.name, "")[:-len(".json")]
-    latest = image.latest()
     latest_content = None
     for version in versions:
         path = f"{folder}{names.identity(version.version)}.json"

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import yaml
 
@@ -174,6 +174,13 @@ class Version:
         return self.url or settings.asset_url(self.file)
 
 
+class Ordered(NamedTuple):
+    """An image's versions newest first and its latest version, worked out once for the files, page and record of a build."""
+
+    versions: list[Version]
+    latest: Version | None
+
+
 @dataclass
 class Image:
     """An image (author/name) and all of its versions, from one YAML file."""
@@ -195,6 +202,10 @@ class Image:
         live = {version.version: version for version in self.versions if not version.yanked and not version.is_private}
         chosen = names.latest_version(list(live))
         return live[chosen] if chosen is not None else None
+
+    def ordered(self) -> Ordered:
+        """Return the versions newest first, by names.version_key, and the latest version."""
+        return Ordered(sorted(self.versions, key=lambda version: names.version_key(version.version), reverse=True), self.latest())
 
     def find(self, version: str) -> Version | None:
         wanted = names.identity(version)

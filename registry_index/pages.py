@@ -27,7 +27,7 @@ from markupsafe import Markup
 from . import names, search
 from .errors import SiteError
 from .index import Index
-from .model import Image, Settings, Version, url_problem
+from .model import Image, Ordered, Settings, Version, url_problem
 
 if TYPE_CHECKING:
     import jinja2
@@ -206,27 +206,30 @@ def latest_version(image: Image, listed: list[Version] | None = None) -> Version
     return max(live, key=_sort_key, default=None)
 
 
-def listing(image: Image) -> Listing | None:
-    """Return how author pages list `image`, or None when it has no listed version."""
+def listing(image: Image, ordered: Ordered | None = None) -> Listing | None:
+    """Return how author pages list `image`, or None when it has no listed version; `ordered` is `image.ordered()` when known."""
     count = sum(1 for version in image.versions if not version.is_private)
     if count == 0:
         return None
-    latest = latest_version(image)
+    latest = ordered.latest if ordered is not None else latest_version(image)
     if latest is None:
         return Listing(image.author, image.name, "", "", count)
     return Listing(image.author, image.name, latest.version, latest.summary, count)
 
 
-def render_image_page(env: jinja2.Environment, settings: Settings, image: Image) -> bytes | None:
-    """Render the page of one image, or return None when it has no listed version.
+def render_image_page(env: jinja2.Environment, settings: Settings, image: Image, ordered: Ordered | None = None) -> bytes | None:
+    """Render the page of one image, or return None when it has no listed version; `ordered` is `image.ordered()` when known.
 
     The header shows the summary, platform and homepage of the latest
     version, or of the newest version when every version is yanked.
     """
-    listed = listed_versions(image)
+    if ordered is not None:
+        listed = [version for version in ordered.versions if not version.is_private]
+    else:
+        listed = listed_versions(image)
     if not listed:
         return None
-    latest = latest_version(image, listed)
+    latest = ordered.latest if ordered is not None else latest_version(image, listed)
     details = latest if latest is not None else listed[0]
     return env.get_template("image.html").render(
         root="../../",

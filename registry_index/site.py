@@ -42,7 +42,7 @@ from . import api, names, pages, search, state
 from .errors import InvalidIndex, Problem, SiteError
 from .fileio import exchange_folders, replace_folder
 from .index import ACCOUNTS_DIR, SETTINGS_FILE, CrossCheck, FileKey, Header, Index, ImageFile, check_index, check_unexpected, file_key, list_images, read_header, read_image_file
-from .model import Account, Image, Settings
+from .model import Account, Image, Ordered, Settings
 from .progress import Progress
 from .state import ImageRecord
 
@@ -260,8 +260,8 @@ def _known(root: Path, out: Path, started: float) -> Known:
     return Known(None, image_files, accounts, stored, changed, inputs)
 
 
-def _record(image_file: ImageFile, image: Image, data: bytes | None = None) -> ImageRecord:
-    """Return the compact record of an image; `data` is the file's bytes when the fast reader read them."""
+def _record(image_file: ImageFile, image: Image, data: bytes | None = None, ordered: Ordered | None = None) -> ImageRecord:
+    """Return the compact record of an image; `data` is the file's bytes when the fast reader read them, `ordered` is `image.ordered()` when known."""
     versions = image.versions
     # A version that repeats an earlier one is reported as a duplicate version, not as a reused file.
     first: dict[str, int] = {}
@@ -274,17 +274,17 @@ def _record(image_file: ImageFile, image: Image, data: bytes | None = None) -> I
         versions=tuple(version.version for version in versions),
         lookup_ids=tuple((version.protection.lookup_id, f"{image.path}:{version.line}") for version in versions if version.protection is not None),
         files=tuple((version.file.lower(), version.line) for version in versions if not version.url and id(version) not in duplicates),
-        entry=api.search_entry(image),
-        listing=pages.listing(image),
+        entry=api.search_entry(image, ordered),
+        listing=pages.listing(image, ordered),
         # The bytes decide the image, and hashing them costs far less than building the image's repr.
         digest=hashlib.blake2b(data if data is not None else repr(image).encode(), digest_size=16).hexdigest(),
     )
 
 
-def image_outputs(env, settings: Settings, image: Image) -> list[tuple[str, bytes]]:
-    """Return (path, content) of every file of one image: its API files and its page."""
-    files = api.image_files(settings, image)
-    page = pages.render_image_page(env, settings, image)
+def image_outputs(env, settings: Settings, image: Image, ordered: Ordered | None = None) -> list[tuple[str, bytes]]:
+    """Return (path, content) of every file of one image: its API files and its page; `ordered` is `image.ordered()` when known."""
+    files = api.image_files(settings, image, ordered)
+    page = pages.render_image_page(env, settings, image, ordered)
     if page is not None:
         files.append((pages.image_page_path(image.author, image.name), page))
     return files
@@ -306,10 +306,12 @@ def _render_chunk(image_files: list[ImageFile]) -> tuple[list[ImageRecord | None
         if image is None:
             records.append(None)
             continue
-        records.append(_record(image_file, image, data))
+        # The versions newest first and the latest, which the record, the files and the page all use.
+        ordered = image.ordered()
+        records.append(_record(image_file, image, data, ordered))
         if not problems:
             try:
-                for relative, content in image_outputs(env, header.settings, image):
+                for relative, content in image_outputs(env, header.settings, image, ordered):
                     tree.write(relative, content)
             except FileExistsError:
                 # Another image has the same identity; the check across files reports it.
