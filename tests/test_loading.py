@@ -79,6 +79,23 @@ def test_check_index_reports_file_changed_between_readings(index_dir):
     assert [str(problem) for problem in caught.value.problems] == ["index/images/cycore/beta.yaml: file changed while validate ran; run validate again"]
 
 
+@pytest.mark.parametrize("spelling", ["{root}/images/cycore/{file}", "{root}//images/cycore/{file}", "{root}/./images/cycore/{file}", "{root}/images/cycore//{file}"])
+@pytest.mark.parametrize("file", ["redis.yaml", "other.yaml"])
+def test_read_image_file_path_spellings(index_dir, spelling, file):
+    (index_dir / "images/cycore").mkdir()
+    (index_dir / f"images/cycore/{file}").write_text(GOOD)
+    problems: list = []
+    accounts = index_module.read_header(index_dir).accounts
+    image, _ = index_module.read_image_file(index_dir, spelling.format(root=index_dir, file=file), accounts, problems)
+    if file == "redis.yaml":
+        assert image is not None
+        assert image.path == "index/images/cycore/redis.yaml"
+        assert problems == []
+    else:
+        assert image is None
+        assert [str(problem) for problem in problems] == ["index/images/cycore/other.yaml:1: image cycore/redis must be in index/images/cycore/redis.yaml; move the file"]
+
+
 def test_load_index_keeps_selected_images(index_dir):
     (index_dir / "images/cycore").mkdir()
     for name in ("alpha", "beta"):
