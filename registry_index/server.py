@@ -522,6 +522,22 @@ class RejectionLog:
             log.warning(message, client, max_connections)
 
 
+class _ReleaseOnce:
+    """Releases a semaphore on the first call only, from whichever thread calls first."""
+
+    def __init__(self, semaphore: threading.BoundedSemaphore):
+        self.semaphore = semaphore
+        self.lock = threading.Lock()
+        self.released = False
+
+    def __call__(self) -> None:
+        with self.lock:
+            if self.released:
+                return
+            self.released = True
+        self.semaphore.release()
+
+
 class SiteServer(ThreadingHTTPServer):
     """A threading HTTP server that handles at most `max_connections` connections at once.
 
@@ -551,38 +567,43 @@ class SiteServer(ThreadingHTTPServer):
     def process_request(self, request, client_address) -> None:
         """Start a handler thread in a free slot, else a thread that waits for one, else reject the connection."""
         if self.slots.acquire(blocking=False):
-            try:
-                super().process_request(request, client_address)
-            except BaseException:
-                self.slots.release()
-                raise
+            self._start(self._handle_in_slot, request, client_address, self.slots)
             return
-
         if self.waiting.acquire(blocking=False):
-            try:
-                threading.Thread(target=self._wait_for_slot, args=(request, client_address), daemon=True).start()
-            except BaseException:
-                self.waiting.release()
-                raise
+            self._start(self._wait_for_slot, request, client_address, self.waiting)
             return
-
         # This thread accepts every connection, so it does not wait for the
         # request: the 503 goes out at once and the closer reads the request.
         self._reject(request, client_address)
 
-    def process_request_thread(self, request, client_address) -> None:
-        try:
-            super().process_request_thread(request, client_address)
-        finally:
-            self.slots.release()
+    def _start(self, target, request, client_address, semaphore: threading.BoundedSemaphore) -> None:
+        """Run `target(request, client_address, release)` in a new thread, where `release` frees the acquired `semaphore` once.
 
-    def _wait_for_slot(self, request, client_address) -> None:
+        A signal can raise SystemExit in Thread.start() after the thread has
+        started, and then both threads release. A second release would raise
+        ValueError, which the server loop logs as a failed request. The
+        SystemExit would be lost, and the server would not stop on SIGTERM.
+        """
+        release = _ReleaseOnce(semaphore)
+        try:
+            threading.Thread(target=target, args=(request, client_address, release), daemon=True).start()
+        except BaseException:
+            release()
+            raise
+
+    def _handle_in_slot(self, request, client_address, release: _ReleaseOnce) -> None:
+        try:
+            self.process_request_thread(request, client_address)
+        finally:
+            release()
+
+    def _wait_for_slot(self, request, client_address, release: _ReleaseOnce) -> None:
         try:
             admitted = self.slots.acquire(timeout=SLOT_WAIT_SECONDS)
         finally:
-            self.waiting.release()
+            release()
         if admitted:
-            self.process_request_thread(request, client_address)
+            self._handle_in_slot(request, client_address, _ReleaseOnce(self.slots))
         else:
             self._reject(request, client_address)
 

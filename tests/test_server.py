@@ -23,7 +23,7 @@ from registry_index.index import load_index
 from registry_index.lingering import LingeringCloser
 from registry_index.server import (
     LINGER_SECONDS, MAX_CONNECTIONS, MAX_LINGERING_CONNECTIONS, MAX_WAITING_CONNECTIONS, SLOT_WAIT_SECONDS, HubError, RejectionLog, Target,
-    loggable_target, make_server, parse_unique_name, pull_target,
+    _ReleaseOnce, loggable_target, make_server, parse_unique_name, pull_target,
 )
 from registry_index.site import build_site
 
@@ -455,3 +455,19 @@ def test_serve_rejects_zero_max_connections():
     # The wording is typer's and changes between its versions; the option and the limit stay.
     assert "'--max-connections'" in result.output
     assert "x>=1" in result.output
+
+
+def test_release_once_from_two_threads():
+    # A handler thread and the thread that started it may both release the
+    # slot when a signal interrupts Thread.start(); only one release may count.
+    semaphore = threading.BoundedSemaphore(1)
+    assert semaphore.acquire(blocking=False)
+    release = _ReleaseOnce(semaphore)
+    threads = [threading.Thread(target=release) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    release()
+    assert semaphore.acquire(blocking=False)
+    assert not semaphore.acquire(blocking=False)
