@@ -5,8 +5,8 @@ request arrives after the close, the kernel (Linux, at least) sends a TCP
 reset. A client that is still sending then fails with a broken pipe or a
 connection reset before it reads the response it was sent. So the server
 sends its response, shuts down its write side, and hands the socket to a
-LingeringCloser, which reads and drops what the client still sends and closes
-the socket once the client closes its side or a deadline passes.
+LingeringCloser. That closer reads and drops what the client still sends. It
+closes the socket once the client closes its side or a deadline passes.
 """
 
 from __future__ import annotations

@@ -65,34 +65,31 @@ def index_contents(index):
     return sorted(str(path.relative_to(index)) for path in index.rglob("*"))
 
 
+def encrypted_out_error(index_dir, folder) -> str:
+    """Return the error of adding a private version with `folder` as --encrypted-out, after checking that the index is unchanged."""
+    before = index_contents(index_dir)
+    with pytest.raises(RegistryError) as caught:
+        add_image(index_dir, REDIS_KI, code="Ab3xY9", encrypted_folder=folder)
+    # No image YAML, no encrypted file, no temporary file and no lock file.
+    assert index_contents(index_dir) == before
+    return str(caught.value)
+
+
 @pytest.mark.parametrize("inside", ["images", "images/cycore", ".private"])
 def test_encrypted_out_inside_index(index_dir, inside):
     folder = index_dir / inside
     folder.mkdir(exist_ok=True)
-    before = index_contents(index_dir)
-    with pytest.raises(RegistryError) as caught:
-        add_image(index_dir, REDIS_KI, code="Ab3xY9", encrypted_folder=folder)
-    assert str(caught.value) == f"--encrypted-out {folder} is inside the index folder {index_dir}; the encrypted file would be written into the index, so choose a folder outside the index"
-    # No image YAML, no encrypted file, no temporary file and no lock file.
-    assert index_contents(index_dir) == before
+    assert encrypted_out_error(index_dir, folder) == f"--encrypted-out {folder} is inside the index folder {index_dir}; the encrypted file would be written into the index, so choose a folder outside the index"
 
 
 def test_encrypted_out_is_index(index_dir):
-    before = index_contents(index_dir)
-    with pytest.raises(RegistryError) as caught:
-        add_image(index_dir, REDIS_KI, code="Ab3xY9", encrypted_folder=index_dir)
-    assert str(caught.value) == f"--encrypted-out {index_dir} is the index folder {index_dir}; the encrypted file would be written into the index, so choose a folder outside the index"
-    assert index_contents(index_dir) == before
+    assert encrypted_out_error(index_dir, index_dir) == f"--encrypted-out {index_dir} is the index folder {index_dir}; the encrypted file would be written into the index, so choose a folder outside the index"
 
 
 def test_encrypted_out_through_link(index_dir, tmp_path):
     (tmp_path / "link").symlink_to(index_dir / "images")
     folder = tmp_path / "link"
-    before = index_contents(index_dir)
-    with pytest.raises(RegistryError) as caught:
-        add_image(index_dir, REDIS_KI, code="Ab3xY9", encrypted_folder=folder)
-    assert str(caught.value) == f"--encrypted-out {folder} is inside the index folder {index_dir}; the encrypted file would be written into the index, so choose a folder outside the index"
-    assert index_contents(index_dir) == before
+    assert encrypted_out_error(index_dir, folder) == f"--encrypted-out {folder} is inside the index folder {index_dir}; the encrypted file would be written into the index, so choose a folder outside the index"
 
 
 def test_encrypted_out_through_bind_mount(index_dir, tmp_path):
@@ -104,11 +101,7 @@ def test_encrypted_out_through_bind_mount(index_dir, tmp_path):
         pytest.skip(f"bind mounts are not allowed here: {mount.stderr.strip()}")
     try:
         folder = mounted / "images"
-        before = index_contents(index_dir)
-        with pytest.raises(RegistryError) as caught:
-            add_image(index_dir, REDIS_KI, code="Ab3xY9", encrypted_folder=folder)
-        assert str(caught.value) == f"--encrypted-out {folder} is inside the index folder {index_dir}; the encrypted file would be written into the index, so choose a folder outside the index"
-        assert index_contents(index_dir) == before
+        assert encrypted_out_error(index_dir, folder) == f"--encrypted-out {folder} is inside the index folder {index_dir}; the encrypted file would be written into the index, so choose a folder outside the index"
     finally:
         subprocess.run(["umount", str(mounted)], check=True)
 
