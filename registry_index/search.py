@@ -309,6 +309,8 @@ def _children(corpus: Corpus, key: str, matches: list[Match]) -> dict[str, list[
     children: dict[str, list[Match]] = {}
     length = len(key)
     version_texts = corpus.version_texts
+    crossing = ":" in key
+    scanned: dict[str, tuple[str, ...]] = {}
     for number, versions in matches:
         base, lowered = corpus.lowered[number]
         if versions is None:
@@ -344,20 +346,21 @@ def _children(corpus: Corpus, key: str, matches: list[Match]) -> dict[str, list[
         else:
             # Only some versions match, so the key is not in the base: it starts in the
             # base's last length-1 characters or later. Versions come in ascending order.
+            # A key without ':' lies inside the version, so the version alone gives its
+            # children. Many entries share a version, and each text is scanned once.
             tail = base[max(0, len(base) - length + 1):]
             listed: dict[str, list[int]] = {}
             for index in versions:
-                text = f"{tail}:{lowered[index]}"
-                start = text.find(key)
-                while start != -1:
-                    if start + length < len(text):
-                        child = text[start:start + length + 1]
-                        found = listed.get(child)
-                        if found is None:
-                            listed[child] = [index]
-                        elif found[-1] != index:
-                            found.append(index)
-                    start = text.find(key, start + 1)
+                text = f"{tail}:{lowered[index]}" if crossing else lowered[index]
+                extensions = scanned.get(text)
+                if extensions is None:
+                    extensions = scanned[text] = _extensions(key, text)
+                for child in extensions:
+                    found = listed.get(child)
+                    if found is None:
+                        listed[child] = [index]
+                    else:
+                        found.append(index)
             for child, indexes in listed.items():
                 children.setdefault(child, []).append((number, tuple(indexes)))
             continue
@@ -369,19 +372,82 @@ def _children(corpus: Corpus, key: str, matches: list[Match]) -> dict[str, list[
     return children
 
 
+def _extensions(key: str, text: str) -> tuple[str, ...]:
+    """Return the distinct keys one character longer than `key` that occur in `text`."""
+    length = len(key)
+    found: dict[str, None] = {}
+    start = text.find(key)
+    while start != -1:
+        if start + length < len(text):
+            found[text[start:start + length + 1]] = None
+        start = text.find(key, start + 1)
+    return tuple(found)
+
+
 def _subtree(corpus: Corpus, root: str, matches: list[Match], nodes: dict[str, Node]) -> list[str]:
-    """Add the nodes below the truncated key `root` to `nodes`; return the truncated keys among them, sorted."""
+    """Add the nodes below the truncated key `root` to `nodes`; return the truncated keys among them, sorted.
+
+    Most entries contain `root` once, in the base and in no version. Such an
+    entry matches a longer key exactly when the base's text from that
+    occurrence starts with the key, so those texts are sorted once and each
+    node takes a slice of them, found by bisection. `_children` handles the
+    other entries, one level at a time.
+    """
+    counts = corpus.counts
+    version_texts = corpus.version_texts
+    texts: list[str] = []
+    numbers: list[int] = []
+    others: list[Match] = []
+    for number, versions in matches:
+        if versions is None:
+            base = corpus.lowered[number][0]
+            start = base.find(root)
+            if start >= 0 and base.find(root, start + 1) == -1 and root not in version_texts[number]:
+                texts.append(base[start:start + MAX_KEY_LENGTH])
+                numbers.append(number)
+                continue
+        others.append((number, versions))
+    order = sorted(range(len(texts)), key=texts.__getitem__)
+    texts = [texts[position] for position in order]
+    numbers = [numbers[position] for position in order]
+
     splits: list[str] = []
-    pending = [(root, matches)]
+    # (key, slice of texts whose entries contain it once, matches of the other entries)
+    pending = [(root, 0, len(texts), others)]
     while pending:
-        key, key_matches = pending.pop()
-        for child, child_matches in _children(corpus, key, key_matches).items():
-            node = _node(corpus, child, child_matches)
+        key, low, high, key_others = pending.pop()
+        length = len(key)
+        children = _children(corpus, key, key_others) if key_others else {}
+        ranges: dict[str, tuple[int, int]] = {}
+        # A base that ends with the key gives its whole entry to the key followed by ':'.
+        position = bisect.bisect_right(texts, key, low, high)
+        if position > low:
+            ends = [(number, tuple(range(counts[number]))) for number in numbers[low:position]]
+            colon = children.get(key + ":")
+            children[key + ":"] = sorted(ends + colon, key=_first) if colon else sorted(ends, key=_first)
+        while position < high:
+            child = texts[position][:length + 1]
+            end = bisect.bisect_left(texts, key + chr(ord(child[-1]) + 1), position, high)
+            ranges[child] = (position, end)
+            position = end
+        for child in sorted(ranges.keys() | children.keys()):
+            low_child, high_child = ranges.get(child, (0, 0))
+            child_others = children.get(child, [])
+            listed = sorted(numbers[low_child:high_child])
+            total = sum(map(counts.__getitem__, listed)) + sum(counts[number] if versions is None else len(versions) for number, versions in child_others)
+            child_matches = [(number, None) for number in listed]
+            if child_others:
+                child_matches = sorted(child_matches + child_others, key=_first)
+            node = _node(corpus, child, child_matches, total)
             nodes[child] = node
             if not node.complete:
                 splits.append(child)
-                pending.append((child, child_matches))
+                pending.append((child, low_child, high_child, child_others))
     return sorted(splits)
+
+
+def _first(match: Match) -> int:
+    return match[0]
 
 
 def nodes_of(corpus: Corpus, key: str, matches: list[Match]) -> dict[str, Node]:
