@@ -21,9 +21,11 @@ checked file by file. A file edited in place in either folder stays until
 
 from __future__ import annotations
 
-import hashlib
+import contextlib
 import fcntl
 import functools
+import gc
+import hashlib
 import logging
 import multiprocessing
 import os
@@ -363,7 +365,13 @@ class _Workers:
     """WORKERS forked processes that inherit what `_job` holds; they finish their tasks and exit when the block ends."""
 
     def __enter__(self):
-        self.pool = multiprocessing.get_context("fork").Pool(WORKERS, initializer=_worker_start)
+        # Frozen objects are skipped by the workers' cycle collector, so the
+        # records and the search data they inherit stay in shared pages.
+        gc.freeze()
+        try:
+            self.pool = multiprocessing.get_context("fork").Pool(WORKERS, initializer=_worker_start)
+        finally:
+            gc.unfreeze()
         return self.pool
 
     def __exit__(self, kind, value, traceback) -> None:
@@ -379,6 +387,26 @@ def _worker_start() -> None:
     # catch: the parent stops its workers with SIGTERM after a failure.
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # The parent turned the collector off for the build (`_without_cycle_collection`); a worker's own objects need it.
+    gc.enable()
+
+
+@contextlib.contextmanager
+def _without_cycle_collection() -> Iterator[None]:
+    """Turn Python's cycle collector off in this process for the block.
+
+    A full build keeps millions of objects until it ends (records, search
+    entries, postings), and each run of the collector's oldest generation
+    walks all of them: about 5 % of a 100,000-image build. The build makes
+    few reference cycles, so skipping the collection costs little memory.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _pool(tasks: int):
@@ -622,7 +650,8 @@ def _full(header: Header, loaded: Index | None, out: Path, started: float, wall_
             prepared.append(state.prepare(out, head, records, header.accounts))
 
     try:
-        files, size, records, mirror_error = _render_all(header, loaded, staging, new_spare, progress, keep_state)
+        with _without_cycle_collection():
+            files, size, records, mirror_error = _render_all(header, loaded, staging, new_spare, progress, keep_state)
         tree = Tree(staging, mirror=None if mirror_error else new_spare)
         if loaded is None:
             tree.write(GENERATION_FILE, f"{token}\n".encode())

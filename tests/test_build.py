@@ -1,5 +1,6 @@
 """`build`: the static site's paths, contents, determinism and atomic replacement."""
 
+import gc
 import json
 from dataclasses import replace
 
@@ -8,7 +9,7 @@ import pytest
 from conftest import REDIS_KI, REDIS_SHA256, TENGINE_KI, make_ki, manifest
 from registry_index import api
 from registry_index.editing import add_image
-from registry_index.errors import SiteError
+from registry_index.errors import InvalidIndex, SiteError
 from registry_index.index import load_index
 from registry_index.site import build_site, write_site
 
@@ -184,3 +185,25 @@ def test_stale_staging_folder_removed(sample_index, tmp_path):
     stale.mkdir()
     build_site(load_index(sample_index), tmp_path / "site")
     assert not stale.exists()
+
+
+def test_build_restores_cycle_collector(sample_index, tmp_path):
+    # The build turns the collector off and freezes objects while it forks workers.
+    build_site(sample_index, tmp_path / "site", incremental=False)
+    assert gc.isenabled()
+    assert gc.get_freeze_count() == 0
+
+    (sample_index / "images" / "cycore" / "broken.yaml").write_text("versions: [\n")
+    with pytest.raises(InvalidIndex):
+        build_site(sample_index, tmp_path / "site", incremental=False)
+    assert gc.isenabled()
+    assert gc.get_freeze_count() == 0
+
+
+def test_build_leaves_collector_off(sample_index, tmp_path):
+    gc.disable()
+    try:
+        build_site(sample_index, tmp_path / "site", incremental=False)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
