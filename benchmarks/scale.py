@@ -23,6 +23,7 @@ import platform
 import random
 import re
 import shutil
+import shlex
 import statistics
 import subprocess
 import sys
@@ -299,7 +300,7 @@ def mib(value: int | None) -> str:
     return "" if value is None else f"{value / 2**20:,.1f}"
 
 
-def print_table(meta: list[str], steps: list[Step], site: tuple[int, int, int | None], transfers: list[Transfer], ratios: list[str]) -> None:
+def print_table(meta: list[str], steps: list[Step], site: tuple[int, int, int | None, int | None], transfers: list[Transfer], ratios: list[str]) -> None:
     for line in meta:
         print(line)
     print()
@@ -310,8 +311,8 @@ def print_table(meta: list[str], steps: list[Step], site: tuple[int, int, int | 
         label = step.label + (f" ({step.note})" if step.note else "")
         print(f"| {label:<44} | {step.seconds:>8.2f} | {mib(step.peak_rss):>12} | {files:>13} | {mib(step.bytes_written):>11} |")
     print()
-    files, size, gzip_tar = site
-    archive = "" if gzip_tar is None else f"; gzip-compressed tar of it: {gzip_tar / 2**20:,.1f} MiB"
+    files, size, tar, gzip_tar = site
+    archive = "" if tar is None else f"; its tar: {tar / 2**20:,.1f} MiB, gzip-compressed: {gzip_tar / 2**20:,.1f} MiB"
     print(f"site: {files:,} files, {size / 2**20:,.1f} MiB of file content{archive}")
     for line in ratios:
         print(line)
@@ -333,15 +334,21 @@ def print_table(meta: list[str], steps: list[Step], site: tuple[int, int, int | 
         print(f"queries whose answer differs from the brute-force match: {', '.join(every.mismatches[:20])}")
 
 
-def site_totals(site: Path, archive: bool) -> tuple[int, int, int | None]:
-    """Return (files, bytes of file content, bytes of a gzip-compressed tar of the site, or None without `archive`)."""
+def site_totals(site: Path, archive: bool) -> tuple[int, int, int | None, int | None]:
+    """Return (files, bytes of file content, bytes of its tar, bytes of its gzip-compressed tar); both tar sizes are None without `archive`.
+
+    The tar is made as GitHub's upload-pages-artifact action makes it
+    (`tar --dereference --hard-dereference -cf`), uncompressed: a 512-byte
+    header per file and folder, and content padded to 512 bytes.
+    """
     files = snapshot(site)
+    content = sum(size for _, size in files.values())
     if not archive:
-        return len(files), sum(size for _, size in files.values()), None
-    archive = subprocess.run(
-        f"tar -C {site} -cf - . | gzip -{GZIP_LEVEL} | wc -c", shell=True, check=True, capture_output=True, text=True,
-    )
-    return len(files), sum(size for _, size in files.values()), int(archive.stdout)
+        return len(files), content, None, None
+    tar = f"tar --dereference --hard-dereference -C {shlex.quote(str(site))} -cf - ."
+    plain = subprocess.run(f"{tar} | wc -c", shell=True, check=True, capture_output=True, text=True)
+    compressed = subprocess.run(f"{tar} | gzip -{GZIP_LEVEL} | wc -c", shell=True, check=True, capture_output=True, text=True)
+    return len(files), content, int(plain.stdout), int(compressed.stdout)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -351,7 +358,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1, help="seed of the synthetic registry and the query sample (default 1)")
     parser.add_argument("--workdir", type=Path, default=None, help="folder for the index and the sites (default: a new temporary folder, removed at the end)")
     parser.add_argument("--no-dumb-pypi", action="store_true", help="skip dumb-pypi")
-    parser.add_argument("--no-archive", action="store_true", help="skip measuring the gzip-compressed tar of the site, which takes minutes for large sites")
+    parser.add_argument("--no-archive", action="store_true", help="skip measuring the tar and gzip-compressed tar of the site, which takes minutes for large sites")
     arguments = parser.parse_args(argv)
     if arguments.images < 1 or arguments.versions < 1:
         parser.error("--images and --versions must be at least 1")
