@@ -281,17 +281,15 @@ def publish(
     write_interval: float = WriteIntervalOption,
 ) -> None:
     """Copy new .ki files into the registry's releases, then build the site."""
-    from .index import load_index
     from .progress import Progress
-    from .publishing import mirror_assets
+    from .publishing import mirror_index
     from .site import build_site, check_out
 
     progress = Progress(label="publish")
     try:
         # Before any upload, so a wrong --out costs no requests to GitHub.
         check_out(index, out)
-        loaded = load_index(index)
-        report = mirror_assets(loaded, _github(token, api_url, write_interval), progress)
+        report = mirror_index(index, _github(token, api_url, write_interval), progress)
         progress.done()
         # From the folder, not the loaded index: the build reads it in worker processes and keeps state for the next one.
         summary = build_site(index, out, progress=Progress())

@@ -182,11 +182,12 @@ class CrossCheck:
 
 
 class Totals(NamedTuple):
-    """The number of accounts, images and versions in a valid index."""
+    """The settings of a valid index and its number of accounts, images and versions."""
 
     accounts: int
     images: int
     versions: int
+    settings: Settings
 
 
 def _each_image(root: Path | str, keep: Callable[[Image], None], transient: bool) -> Header:
@@ -252,7 +253,7 @@ def check_index(root: Path | str, on_image: Callable[[Image], None] | None = Non
             if problems or image is None:
                 raise InvalidIndex(problems)
             on_image(image)
-    return Totals(len(header.accounts), counted[0], counted[1])
+    return Totals(len(header.accounts), counted[0], counted[1], header.settings)
 
 
 def _read_canonical(path: Path | str, shown: str, transient: bool = False) -> tuple[Image | None, bytes]:

@@ -13,8 +13,10 @@ from __future__ import annotations
 import hashlib
 import logging
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import requests
 from github.GitRelease import GitRelease
@@ -23,8 +25,8 @@ from github.Repository import Repository
 
 from . import names
 from .hosting import AssetExists, GitHub, HostingError, ListingTruncated, download
-from .index import SETTINGS_FILE, Index
-from .model import MAX_ASSET_BYTES, MAX_ASSET_SHARDS, Image, Settings, Version
+from .index import SETTINGS_FILE, Index, check_index
+from .model import MAX_ASSET_BYTES, MAX_ASSET_SHARDS, Image, Settings
 from .progress import Progress
 
 log = logging.getLogger(__name__)
@@ -43,13 +45,32 @@ class PublishReport:
     releases_created: list[str] = field(default_factory=list)
 
 
+class Upload(NamedTuple):
+    """One version as publish handles it: a few strings instead of the image, so that 1,000,000 of them fit in memory."""
+
+    unique_name: str
+    file: str
+    size: int
+    sha256: str
+    source: str
+    hosted_elsewhere: bool  # the version has its own url, so no release holds its file
+
+
+def uploads_of(image: Image) -> list[Upload]:
+    """Return the versions of `image` as publish handles them."""
+    return [
+        Upload(names.unique_name(image.author, image.name, version.version), version.file, version.size, version.sha256, version.source, bool(version.url))
+        for version in image.versions
+    ]
+
+
 @dataclass
 class _ReleaseWork:
     """One release of the registry: the versions that belong in it and those still to upload."""
 
     tag: str
-    versions: list[tuple[Image, Version]] = field(default_factory=list)
-    pending: list[tuple[Image, Version]] = field(default_factory=list)
+    versions: list[Upload] = field(default_factory=list)
+    pending: list[Upload] = field(default_factory=list)
     # Set once GitHub has been asked; `release` stays None when the release does not exist yet.
     checked: bool = False
     release: GitRelease | None = None
@@ -72,29 +93,45 @@ def _asset_sha256(asset) -> str:
     return sha.hexdigest()
 
 
-def _check_present(tag: str, asset, version: Version, unique: str) -> None:
-    if asset.size != version.size or _asset_sha256(asset) != version.sha256:
+def _check_present(tag: str, asset, upload: Upload) -> None:
+    if asset.size != upload.size or _asset_sha256(asset) != upload.sha256:
         raise HostingError(
-            f"release {tag} already has an asset {version.file} with other bytes than {unique} "
-            f"(sha256 {version.sha256}); published files are never overwritten, so a maintainer must investigate"
+            f"release {tag} already has an asset {upload.file} with other bytes than {upload.unique_name} "
+            f"(sha256 {upload.sha256}); published files are never overwritten, so a maintainer must investigate"
         )
 
 
+def mirror_index(root: Path, github: GitHub, progress: Progress | None = None) -> PublishReport:
+    """Validate the index at `root` and make sure every version's file is in its release; see `mirror_uploads`.
+
+    The index is read one image at a time and only a few strings per version
+    are kept: the loaded index takes more than a gigabyte at 100,000 images.
+    """
+    uploads: list[Upload] = []
+    totals = check_index(root, lambda image: uploads.extend(uploads_of(image)))
+    return mirror_uploads(totals.settings, uploads, github, progress)
+
+
 def mirror_assets(index: Index, github: GitHub, progress: Progress | None = None) -> PublishReport:
-    """Make sure every version's file is in its release; raise HostingError on the first conflict.
+    """Make sure every version's file of a loaded index is in its release; see `mirror_uploads`."""
+    return mirror_uploads(index.settings, [upload for image in index.sorted_images() for upload in uploads_of(image)], github, progress)
+
+
+def mirror_uploads(settings: Settings, uploads: Iterable[Upload], github: GitHub, progress: Progress | None = None) -> PublishReport:
+    """Make sure the file of every upload is in its release; raise HostingError on the first conflict.
 
     Nothing is written to GitHub before every release is known to have room
     for its new files, so a full release stops the run with nothing changed.
     """
     progress = progress or Progress(enabled=False)
     report = PublishReport()
-    work = _plan(index, report)
-    repository = github.repository(index.settings.repository)
+    work = _plan(settings, uploads, report)
+    repository = github.repository(settings.repository)
 
     progress.stage("listing releases")
     _read_releases(github, repository, work, report, progress)
 
-    _check_room(index.settings, work, github.max_release_assets)
+    _check_room(settings, work, github.max_release_assets)
 
     progress.stage("uploading", total=sum(len(entry.pending) for entry in work.values()))
     with tempfile.TemporaryDirectory(prefix="registry-index-publish-") as scratch:
@@ -106,22 +143,21 @@ def mirror_assets(index: Index, github: GitHub, progress: Progress | None = None
                 # Created only now that a file must go in, because creating a release is rate-limited too.
                 entry.release = github.create_release(repository, tag)
                 report.releases_created.append(tag)
-            for image, version in entry.pending:
-                _mirror(github, entry, image, version, Path(scratch), report)
+            for upload in entry.pending:
+                _mirror(github, entry, upload, Path(scratch), report)
                 progress.advance()
     return report
 
 
-def _plan(index: Index, report: PublishReport) -> dict[str, _ReleaseWork]:
+def _plan(settings: Settings, uploads: Iterable[Upload], report: PublishReport) -> dict[str, _ReleaseWork]:
     """Group the versions hosted in the registry's releases by release tag."""
     work: dict[str, _ReleaseWork] = {}
-    for image in index.sorted_images():
-        for version in image.versions:
-            if version.url:
-                report.external.append(names.unique_name(image.author, image.name, version.version))
-                continue
-            tag = index.settings.release_tag(version.file)
-            work.setdefault(tag, _ReleaseWork(tag)).versions.append((image, version))
+    for upload in uploads:
+        if upload.hosted_elsewhere:
+            report.external.append(upload.unique_name)
+            continue
+        tag = settings.release_tag(upload.file)
+        work.setdefault(tag, _ReleaseWork(tag)).versions.append(upload)
     return work
 
 
@@ -162,23 +198,23 @@ def _compare(entry: _ReleaseWork, release: GitRelease, report: PublishReport) ->
     assets = {asset.name: asset for asset in release.assets}
     entry.checked = True
     entry.asset_count = len(assets)
-    for image, version in entry.versions:
-        asset = assets.get(version.file)
+    for upload in entry.versions:
+        asset = assets.get(upload.file)
         if asset is not None and asset.state == "uploaded":
-            _check_present(release.tag_name, asset, version, names.unique_name(image.author, image.name, version.version))
-            report.present.append(names.unique_name(image.author, image.name, version.version))
+            _check_present(release.tag_name, asset, upload)
+            report.present.append(upload.unique_name)
         else:
-            entry.pending.append((image, version))
+            entry.pending.append(upload)
     if entry.pending:
         entry.release = release
-        entry.assets = {version.file: assets[version.file] for _, version in entry.pending if version.file in assets}
+        entry.assets = {upload.file: assets[upload.file] for upload in entry.pending if upload.file in assets}
 
 
 def _check_room(settings: Settings, work: dict[str, _ReleaseWork], limit: int) -> None:
     """Raise ReleaseFull when a release cannot take its new files; a half-uploaded asset is replaced, so it takes no room."""
     for tag in sorted(work):
         entry = work[tag]
-        new = sum(1 for _, version in entry.pending if version.file not in entry.assets)
+        new = sum(1 for upload in entry.pending if upload.file not in entry.assets)
         if new == 0 or entry.asset_count + new <= limit:
             continue
         if settings.asset_shards < MAX_ASSET_SHARDS:
@@ -196,34 +232,34 @@ def _check_room(settings: Settings, work: dict[str, _ReleaseWork], limit: int) -
         )
 
 
-def _mirror(github: GitHub, entry: _ReleaseWork, image: Image, version: Version, scratch: Path, report: PublishReport) -> None:
-    unique = names.unique_name(image.author, image.name, version.version)
+def _mirror(github: GitHub, entry: _ReleaseWork, upload: Upload, scratch: Path, report: PublishReport) -> None:
+    unique = upload.unique_name
     release = entry.release
-    asset = entry.assets.get(version.file)
+    asset = entry.assets.get(upload.file)
     if asset is not None and asset.state == "uploaded":
         # Another publish run uploaded it since the listing; entry.assets was read again after AssetExists.
-        _check_present(entry.tag, asset, version, unique)
+        _check_present(entry.tag, asset, upload)
         report.present.append(unique)
         return
     if asset is not None:
         log.warning("removing half-uploaded asset %s (state %s) before uploading it again", asset.name, asset.state)
         github.delete(asset)
         report.replaced_partial.append(unique)
-    source = version.source or version.url
+    source = upload.source
     if not source:
         raise HostingError(f"{unique} has no source URL and is not in release {entry.tag}; push it again")
-    path, size, sha256 = download(source, min(version.size + 1, MAX_ASSET_BYTES), scratch)
+    path, size, sha256 = download(source, min(upload.size + 1, MAX_ASSET_BYTES), scratch)
     try:
-        if (size, sha256) != (version.size, version.sha256):
-            raise HostingError(f"{unique}: the file at {source} has size {size} and sha256 {sha256}, but the index lists {version.size} and {version.sha256}; push the version again")
+        if (size, sha256) != (upload.size, upload.sha256):
+            raise HostingError(f"{unique}: the file at {source} has size {size} and sha256 {sha256}, but the index lists {upload.size} and {upload.sha256}; push the version again")
         try:
-            uploaded = github.upload(release, path, version.file)
+            uploaded = github.upload(release, path, upload.file)
         except AssetExists:
             # A retried upload whose first try reached GitHub, or another publish run: look at what it left.
             entry.assets = github.assets(release)
-            asset = entry.assets.get(version.file)
+            asset = entry.assets.get(upload.file)
             if asset is not None and asset.state == "uploaded":
-                _check_present(entry.tag, asset, version, unique)
+                _check_present(entry.tag, asset, upload)
                 report.uploaded.append(unique)
                 return
             if asset is not None:
@@ -231,12 +267,12 @@ def _mirror(github: GitHub, entry: _ReleaseWork, image: Image, version: Version,
                 github.delete(asset)
                 report.replaced_partial.append(unique)
             try:
-                uploaded = github.upload(release, path, version.file)
+                uploaded = github.upload(release, path, upload.file)
             except AssetExists:
-                raise HostingError(f"upload of {version.file} to release {entry.tag} failed twice and left a half-uploaded asset; run publish again") from None
-        if uploaded.name != version.file:
-            raise HostingError(f"{unique}: GitHub stored asset {version.file} as {uploaded.name}; rename the file in the index to a name of letters, digits, '.', '-' and '_'")
+                raise HostingError(f"upload of {upload.file} to release {entry.tag} failed twice and left a half-uploaded asset; run publish again") from None
+        if uploaded.name != upload.file:
+            raise HostingError(f"{unique}: GitHub stored asset {upload.file} as {uploaded.name}; rename the file in the index to a name of letters, digits, '.', '-' and '_'")
     finally:
         path.unlink(missing_ok=True)
-    log.info("uploaded %s as %s to release %s", unique, version.file, entry.tag)
+    log.info("uploaded %s as %s to release %s", unique, upload.file, entry.tag)
     report.uploaded.append(unique)

@@ -44,7 +44,7 @@ def problems_for(index_dir: Path, text: str, relative: str = "images/cycore/redi
 
 
 def test_check_index_counts(sample_index):
-    assert check_index(sample_index) == Totals(accounts=1, images=2, versions=2)
+    assert check_index(sample_index) == Totals(accounts=1, images=2, versions=2, settings=load_index(sample_index).settings)
 
 
 def test_check_index_keeps_no_image(index_dir):
@@ -59,7 +59,7 @@ def test_check_index_keeps_no_image(index_dir):
         seen.append((image.name, bool(previous) and previous[-1]() is not None))
         previous.append(weakref.ref(image))
 
-    assert check_index(index_dir, on_image) == Totals(accounts=1, images=3, versions=3)
+    assert check_index(index_dir, on_image) == Totals(accounts=1, images=3, versions=3, settings=load_index(index_dir).settings)
     assert seen == [("alpha", False), ("beta", False), ("gamma", False)]
 
 

@@ -7,6 +7,7 @@ Every test talks real HTTP to the GitHub stand-in on 127.0.0.1.
 import hashlib
 import json
 import logging
+import weakref
 from pathlib import Path
 
 import pytest
@@ -15,12 +16,13 @@ from typer.testing import CliRunner
 from conftest import UPSTREAM
 from github_standin import WRITE_METHODS
 from registry_index import progress as progress_module
+from registry_index import publishing
 from registry_index.cli import app
 from registry_index.errors import InvalidIndex
 from registry_index.hosting import GitHub, HostingError
 from registry_index.index import load_index
 from registry_index.model import Settings
-from registry_index.publishing import ReleaseFull, mirror_assets
+from registry_index.publishing import ReleaseFull, mirror_assets, mirror_index
 
 runner = CliRunner()
 # A whole second, so the stand-in's Retry-After and x-ratelimit-reset give whole waits.
@@ -173,6 +175,25 @@ def test_publish_spreads_files_over_releases(standin, tmp_path, monkeypatch):
         ("GET", "/api/v3/repos/maint/registry"),
         ("GET", "/api/v3/repos/maint/registry/releases"),
     ]
+
+
+def test_mirror_index_keeps_no_image(standin, tmp_path, monkeypatch):
+    root = make_index(standin, tmp_path, 30, shards=1)
+    seen: list[tuple[str, bool]] = []
+    previous: list[weakref.ref] = []
+    uploads_of = publishing.uploads_of
+
+    def watched(image):
+        # The image passed before was freed: publish keeps a few strings per version, not images.
+        seen.append((image.name, bool(previous) and previous[-1]() is not None))
+        previous.append(weakref.ref(image))
+        return uploads_of(image)
+
+    monkeypatch.setattr(publishing, "uploads_of", watched)
+    report = mirror_index(root, github(standin))
+    assert seen == [(f"app{number}", False) for number in range(3)]
+    assert len(report.uploaded) == 30
+    assert files_by_release(standin) == expected_by_release(load_index(root))
 
 
 def test_shard_releases_created_on_demand(standin, tmp_path):
