@@ -290,9 +290,22 @@ def step_summary(problems: list[Problem], base: str, head: str) -> str:
     for problem in problems:
         # A path in a pull request may contain a line break, `|` or backticks, which would end the table row, cell or code span.
         path = printable(problem.path).replace("|", "\\|")
-        message = printable(problem.message).replace("|", "\\|")
-        lines.append(f"| {_code_span(path)} | {problem.line or ''} | {message} |")
+        lines.append(f"| {_code_span(path)} | {problem.line or ''} | {_plain_text(printable(problem.message))} |")
     return "\n".join(lines) + "\n"
+
+
+# Characters that start Markdown emphasis, links, images, inline HTML, entities,
+# code spans, strikethrough or a table cell's end.
+_MARKDOWN_SYNTAX = re.compile(r"([\\`*_\[\]<>!&~|])")
+
+
+def _plain_text(text: str) -> str:
+    """Return `text` with a backslash before each character that Markdown would read as syntax.
+
+    Messages quote values from the pull request, so a summary must show
+    `![x](https://example.invalid/t.png)` as text, not load it as an image.
+    """
+    return _MARKDOWN_SYNTAX.sub(r"\\\1", text)
 
 
 def _code_span(text: str) -> str:

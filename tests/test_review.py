@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from conftest import SAMPLE_INDEX
 from registry_index.cli import app
 from registry_index.errors import Problem
-from registry_index.review import check_pull_request
+from registry_index.review import check_pull_request, step_summary
 
 
 def fast_import(repository: Path, commits: list[tuple[str, dict[str, bytes | None]]]) -> None:
@@ -104,6 +104,16 @@ def test_step_summary_keeps_hostile_path_in_one_row(tmp_path):
         "| --- | --- | --- |",
         "| ``index/images/cycore/x` \\|\\n\\n### Index check passed\\n\\n\\| `y.yaml`` |  | file is empty; it must hold one YAML mapping |",
     ]
+
+
+def test_step_summary_shows_markdown_as_text():
+    # A value quoted from a pull request must not become an image, a link or HTML in the summary.
+    message = "unknown key '![x](https://example.invalid/t.png)'; <img src=x> **b** ~~s~~ a_b `c` &lt; \\ |"
+    summary = step_summary([Problem("index/images/cycore/x.yaml", 3, message)], "a" * 40, "b" * 40)
+    assert summary.splitlines()[-1] == (
+        "| `index/images/cycore/x.yaml` | 3 | unknown key '\\!\\[x\\](https://example.invalid/t.png)'; "
+        "\\<img src=x\\> \\*\\*b\\*\\* \\~\\~s\\~\\~ a\\_b \\`c\\` \\&lt; \\\\ \\| |"
+    )
 
 
 def test_pr_adding_link_to_absolute_path(tmp_path):
