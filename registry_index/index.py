@@ -415,9 +415,10 @@ def list_images(root: Path, problems: list[Problem]) -> list[ImageFile]:
                 continue
             for name, message in sorted(unexpected):
                 problems.append(Problem(display_path(root, author_dir / name), 0, message))
-            # When the name is wrong, every entry of the folder already has a
-            # problem, so the folder itself is reported only when it has none.
-            if not files and not unexpected and not _is_author_folder_name(author_entry.name):
+            # When the name is wrong, each image file already has a problem (its
+            # author differs from the folder), so the folder itself is reported
+            # only when it holds no image file.
+            if not files and not _is_author_folder_name(author_entry.name):
                 problems.append(Problem(display_path(root, author_dir), 0, INVALID_AUTHOR_FOLDER))
             files.sort()
             prefix = f"{IMAGES_DIR}/{author_entry.name}/"

@@ -397,6 +397,17 @@ def test_bad_author_folder_reported_by_file(index_dir):
     ]
 
 
+def test_bad_author_folder_with_only_other_entries(index_dir):
+    # Removing the stray entry would leave a folder with a bad name: both are reported at once.
+    (index_dir / "images/sp ace/sub").mkdir(parents=True)
+    with pytest.raises(InvalidIndex) as caught:
+        load_index(index_dir)
+    assert [str(p) for p in caught.value.problems] == [
+        f"index/images/sp ace: {BAD_AUTHOR_FOLDER}",
+        "index/images/sp ace/sub: unexpected entry; only regular .yaml files belong here",
+    ]
+
+
 def test_read_image_missing_file(index_dir):
     # The file is removed after the listing, as it can be while validate runs.
     problems: list = []
