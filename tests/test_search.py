@@ -70,6 +70,32 @@ def test_search_equals_substring_match(monkeypatch, seed):
             assert found == expected, query
 
 
+def level_by_level_subtree(corpus: Corpus, root: str, matches: list, nodes: dict) -> list[str]:
+    """Compute a subtree one level at a time from all matches, as the build did before `_subtree` sorted texts."""
+    splits = []
+    pending = [(root, matches)]
+    while pending:
+        key, key_matches = pending.pop()
+        for child, child_matches in search._children(corpus, key, key_matches).items():
+            node = search._node(corpus, child, child_matches)
+            nodes[child] = node
+            if not node.complete:
+                splits.append(child)
+                pending.append((child, child_matches))
+    return sorted(splits)
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_subtree_equals_level_by_level(monkeypatch, seed):
+    rng = random.Random(2000 + seed)
+    monkeypatch.setattr(search, "LIMIT", rng.choice([1, 2, 3, 5, 8]))
+    monkeypatch.setattr(search, "SHOWN", rng.choice([1, search.LIMIT]))
+    corpus = Corpus(random_entries(rng, rng.randint(5, 40)))
+    fast = search.build_nodes(corpus)
+    monkeypatch.setattr(search, "_subtree", level_by_level_subtree)
+    assert search.build_nodes(corpus) == fast
+
+
 @pytest.mark.parametrize("seed", range(40))
 def test_update_equals_full_build(monkeypatch, seed):
     rng = random.Random(1000 + seed)
