@@ -361,15 +361,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-archive", action="store_true", help="skip measuring the tar and gzip-compressed tar of the site, which takes minutes for large sites")
     arguments = parser.parse_args(argv)
     if arguments.images < 1 or arguments.versions < 1:
-        parser.error("--images and --versions must be at least 1")
+        parser.error(f"--images and --versions must be at least 1, not {arguments.images} and {arguments.versions}")
 
     if arguments.workdir is not None:
         try:
             arguments.workdir.mkdir(parents=True, exist_ok=True)
         except OSError as error:
             parser.error(f"cannot create --workdir {arguments.workdir}: {error.strerror}; choose a writable folder")
+    try:
+        workdir = Path(tempfile.mkdtemp(prefix="registry-bench-", dir=arguments.workdir))
+    except OSError as error:
+        parser.error(f"cannot create a folder in --workdir {arguments.workdir}: {error.strerror}; choose a writable folder")
     launcher = Launcher()
-    workdir = Path(tempfile.mkdtemp(prefix="registry-bench-", dir=arguments.workdir))
     try:
         return benchmark(arguments, workdir, launcher.run)
     finally:

@@ -247,7 +247,7 @@ def check_index(root: Path | str, on_image: Callable[[Image], None] | None = Non
                 changed = True
             if changed:
                 # The file changed after the first reading checked it.
-                raise InvalidIndex([Problem(display_path(header.root, Path(image_file.path)), 0, "file changed while validate ran; run validate again")])
+                raise InvalidIndex([Problem(display_path(header.root, Path(image_file.path)), 0, "file changed while the index was read twice; run the command again")])
             problems: list[Problem] = []
             image = read_image_file(header.root, image_file.path, header.accounts, problems, transient=True)[0]
             if problems or image is None:

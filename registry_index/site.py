@@ -367,11 +367,16 @@ class _Workers:
     def __enter__(self):
         # Frozen objects are skipped by the workers' cycle collector, so the
         # records and the search data they inherit stay in shared pages.
-        gc.freeze()
+        # gc.unfreeze() releases every frozen object, so a process that froze
+        # its own objects is left as it is.
+        freeze = gc.get_freeze_count() == 0
+        if freeze:
+            gc.freeze()
         try:
             self.pool = multiprocessing.get_context("fork").Pool(WORKERS, initializer=_worker_start)
         finally:
-            gc.unfreeze()
+            if freeze:
+                gc.unfreeze()
         return self.pool
 
     def __exit__(self, kind, value, traceback) -> None:

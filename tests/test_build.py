@@ -200,6 +200,18 @@ def test_build_restores_cycle_collector(sample_index, tmp_path):
     assert gc.get_freeze_count() == 0
 
 
+def test_build_keeps_objects_the_caller_froze(sample_index, tmp_path):
+    marker = [object()]
+    gc.freeze()
+    try:
+        build_site(sample_index, tmp_path / "site", incremental=False)
+        # Frozen objects are not in any generation that gc.get_objects() lists.
+        assert not any(found is marker for found in gc.get_objects())
+    finally:
+        gc.unfreeze()
+    assert any(found is marker for found in gc.get_objects())
+
+
 def test_build_leaves_collector_off(sample_index, tmp_path):
     gc.disable()
     try:

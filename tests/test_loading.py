@@ -76,7 +76,7 @@ def test_check_index_reports_file_changed_between_readings(index_dir):
 
     with pytest.raises(InvalidIndex) as caught:
         check_index(index_dir, on_image)
-    assert [str(problem) for problem in caught.value.problems] == ["index/images/cycore/beta.yaml: file changed while validate ran; run validate again"]
+    assert [str(problem) for problem in caught.value.problems] == ["index/images/cycore/beta.yaml: file changed while the index was read twice; run the command again"]
 
 
 @pytest.mark.parametrize("spelling", ["{root}/images/cycore/{file}", "{root}//images/cycore/{file}", "{root}/./images/cycore/{file}", "{root}/images/cycore//{file}"])
