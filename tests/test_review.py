@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 from conftest import SAMPLE_INDEX
 from registry_index.cli import app
 from registry_index.errors import Problem
+from registry_index.index import INVALID_AUTHOR_FOLDER
 from registry_index.review import check_pull_request, step_summary
 
 
@@ -51,9 +52,11 @@ def test_pr_changing_files_beyond_one_command_line(tmp_path):
     paths = [f"{folder}/{number:06d}{'n' * 190}.yaml" for number in range(count)]
     fast_import(tmp_path, [("main", {path: b"x" for path in paths}), ("pr", {path: b"y" for path in paths})])
     unexpected = "index/images/" + "d" * 250 + "/" + "d" * 250 + ": unexpected entry; only regular .yaml files belong here"
+    bad_author = "index/images/" + "d" * 250 + ": " + INVALID_AUTHOR_FOLDER
     # Neither side is a valid index, so the check stops at the base, having read it.
     assert check(tmp_path) == [
         "index: the base revision main has no valid settings, accounts or changed image files; fix the default branch first",
+        bad_author,
         unexpected,
         "index/registry.yaml: registry settings file not found; create it (see docs/index-format.md)",
     ]
