@@ -372,12 +372,27 @@ class _Workers:
         freeze = gc.get_freeze_count() == 0
         if freeze:
             gc.freeze()
+        # A Ctrl-C or SIGTERM inside Pool() would leave its workers and threads
+        # running with nothing to stop them. So those signals wait until the
+        # pool exists, and the workers unblock them in `_worker_start`.
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, _DEFERRED_SIGNALS)
         try:
-            self.pool = multiprocessing.get_context("fork").Pool(WORKERS, initializer=_worker_start)
+            pool = multiprocessing.get_context("fork").Pool(WORKERS, initializer=_worker_start)
+        except BaseException:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+            raise
         finally:
             if freeze:
                 gc.unfreeze()
-        return self.pool
+        try:
+            # A signal that waited is handled here, and its exception stops the new pool.
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        except BaseException:
+            pool.terminate()
+            pool.join()
+            raise
+        self.pool = pool
+        return pool
 
     def __exit__(self, kind, value, traceback) -> None:
         if kind is None:
@@ -387,11 +402,16 @@ class _Workers:
         self.pool.join()
 
 
+_DEFERRED_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+
+
 def _worker_start() -> None:
     # The CLI turns SIGTERM into SystemExit, which a pool worker must not
     # catch: the parent stops its workers with SIGTERM after a failure.
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Blocked by the parent while it made the pool; a SIGTERM that waited ends the worker here.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _DEFERRED_SIGNALS)
     # The parent turned the collector off for the build (`_without_cycle_collection`); a worker's own objects need it.
     gc.enable()
 

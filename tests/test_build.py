@@ -2,6 +2,10 @@
 
 import gc
 import json
+import multiprocessing
+import os
+import signal
+import threading
 from dataclasses import replace
 
 import pytest
@@ -210,6 +214,32 @@ def test_build_keeps_objects_the_caller_froze(sample_index, tmp_path):
     finally:
         gc.unfreeze()
     assert any(found is marker for found in gc.get_objects())
+
+
+def test_interrupt_while_pool_starts_stops_workers(sample_index, tmp_path, monkeypatch):
+    # Ctrl-C arrives as the worker pool is made: the build stops, and no worker or pool thread is left.
+    context = multiprocessing.get_context("fork")
+    make_pool = type(context).Pool
+    # Kept alive, as the frames of an exception raised inside Pool() keep it;
+    # an unreferenced pool would be stopped by its finalizer anyway.
+    made = []
+
+    def interrupted_pool(self, *arguments, **options):
+        made.append(make_pool(self, *arguments, **options))
+        os.kill(os.getpid(), signal.SIGINT)
+        return made[-1]
+
+    monkeypatch.setattr(type(context), "Pool", interrupted_pool)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            build_site(sample_index, tmp_path / "site", incremental=False)
+        assert multiprocessing.active_children() == []
+        assert threading.active_count() == 1
+        assert sorted(path.name for path in tmp_path.iterdir()) == [".site.lock", "index"]
+    finally:
+        for pool in made:
+            pool.terminate()
+            pool.join()
 
 
 def test_build_leaves_collector_off(sample_index, tmp_path):
