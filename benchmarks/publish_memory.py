@@ -5,11 +5,11 @@ Run from the repository root:
     python benchmarks/publish_memory.py --images 100000 --versions 10 --workdir /dev/shm
 
 `publish` validates the index and gathers, for every version, what an upload
-needs. This compares two ways of doing that, each in its own process so that
-peak RSS is that step's alone: loading the whole index (`load_index`, what
-`publish` did before) and reading it one image at a time while keeping a few
-strings per version (`check_index` with `publishing.uploads_of`, what
-`publish` does now). The process that starts them loads neither.
+needs. This compares two ways of doing that. The old way loads the whole index
+(`load_index`). The new way reads it one image at a time and keeps a few
+strings per version (`check_index` with `publishing.uploads_of`). Each runs in
+its own process, so that peak RSS is that step's alone, and the process that
+starts them loads no index.
 """
 
 from __future__ import annotations
@@ -20,10 +20,12 @@ import platform
 import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 REPOSITORY = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPOSITORY / "benchmarks"))
+
+from options import add_registry_options, make_workdir  # noqa: E402
 
 _WRITE_CODE = """
 import sys
@@ -58,22 +60,13 @@ WAYS = ["whole index", "one image at a time"]
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--images", type=int, default=10_000, help="number of images (default 10000)")
-    parser.add_argument("--versions", type=int, default=10, help="versions per image (default 10)")
-    parser.add_argument("--seed", type=int, default=1, help="seed of the synthetic registry (default 1)")
-    parser.add_argument("--workdir", type=Path, default=None, help="folder for the synthetic index (default: the system's temporary folder)")
+    add_registry_options(
+        parser,
+        seed_help="seed of the synthetic registry (default 1)",
+        workdir_help="folder for the synthetic index (default: the system's temporary folder)",
+    )
     arguments = parser.parse_args(argv)
-    if arguments.images < 1 or arguments.versions < 1:
-        parser.error(f"--images and --versions must be at least 1, not {arguments.images} and {arguments.versions}")
-    if arguments.workdir is not None:
-        try:
-            arguments.workdir.mkdir(parents=True, exist_ok=True)
-        except OSError as error:
-            parser.error(f"cannot create --workdir {arguments.workdir}: {error.strerror}; give a writable folder")
-    try:
-        workdir = Path(tempfile.mkdtemp(prefix="publish-memory-", dir=arguments.workdir))
-    except OSError as error:
-        parser.error(f"cannot create a folder in --workdir {arguments.workdir}: {error.strerror}; give a writable folder")
+    workdir = make_workdir(parser, arguments, "publish-memory-")
     try:
         index = workdir / "index"
         subprocess.run(

@@ -22,12 +22,11 @@ import os
 import platform
 import random
 import re
-import shutil
 import shlex
+import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -38,6 +37,7 @@ sys.path.insert(0, str(REPOSITORY / "benchmarks"))
 
 from registry_index import names, search  # noqa: E402
 from registry_index.model import Version  # noqa: E402
+from options import add_registry_options, make_workdir  # noqa: E402
 from synthetic_registry import write_image, write_registry  # noqa: E402
 
 # Static hosts compress JSON on the fly; level 6 is zlib's default. GitHub
@@ -353,25 +353,15 @@ def site_totals(site: Path, archive: bool) -> tuple[int, int, int | None, int | 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--images", type=int, default=10_000, help="number of images (default 10000)")
-    parser.add_argument("--versions", type=int, default=10, help="versions per image (default 10)")
-    parser.add_argument("--seed", type=int, default=1, help="seed of the synthetic registry and the query sample (default 1)")
-    parser.add_argument("--workdir", type=Path, default=None, help="folder for the index and the sites (default: a new temporary folder, removed at the end)")
+    add_registry_options(
+        parser,
+        seed_help="seed of the synthetic registry and the query sample (default 1)",
+        workdir_help="folder for the index and the sites (default: a new temporary folder, removed at the end)",
+    )
     parser.add_argument("--no-dumb-pypi", action="store_true", help="skip dumb-pypi")
     parser.add_argument("--no-archive", action="store_true", help="skip measuring the tar and gzip-compressed tar of the site, which takes minutes for large sites")
     arguments = parser.parse_args(argv)
-    if arguments.images < 1 or arguments.versions < 1:
-        parser.error(f"--images and --versions must be at least 1, not {arguments.images} and {arguments.versions}")
-
-    if arguments.workdir is not None:
-        try:
-            arguments.workdir.mkdir(parents=True, exist_ok=True)
-        except OSError as error:
-            parser.error(f"cannot create --workdir {arguments.workdir}: {error.strerror}; choose a writable folder")
-    try:
-        workdir = Path(tempfile.mkdtemp(prefix="registry-bench-", dir=arguments.workdir))
-    except OSError as error:
-        parser.error(f"cannot create a folder in --workdir {arguments.workdir}: {error.strerror}; choose a writable folder")
+    workdir = make_workdir(parser, arguments, "registry-bench-")
     launcher = Launcher()
     try:
         return benchmark(arguments, workdir, launcher.run)
