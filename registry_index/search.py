@@ -768,19 +768,12 @@ def _first_shown(items: list[list]) -> list[list]:
 def _item_children(key: str, items: list[list]) -> dict[str, list[list]]:
     """Return the items of every key one character longer than `key`, from all the items of `key`, in order."""
     children: dict[str, list[list]] = {}
-    length = len(key)
     for item in items:
         base = item[0].lower()
         found: dict[str, list[str]] = {}
         for version in item[1]:
-            text = f"{base}:{version.lower()}"
-            start = text.find(key)
-            while start != -1:
-                if start + length < len(text):
-                    versions = found.setdefault(text[start:start + length + 1], [])
-                    if not versions or versions[-1] is not version:
-                        versions.append(version)
-                start = text.find(key, start + 1)
+            for child in _extensions(key, f"{base}:{version.lower()}"):
+                found.setdefault(child, []).append(version)
         for child, versions in found.items():
             children.setdefault(child, []).append([item[0], versions, *item[2:]])
     return children
