@@ -415,9 +415,9 @@ def list_images(root: Path, problems: list[Problem]) -> list[ImageFile]:
                 continue
             for name, message in sorted(unexpected):
                 problems.append(Problem(display_path(root, author_dir / name), 0, message))
-            # When the name is wrong, each image file already has a problem (its
-            # author differs from the folder), so the folder itself is reported
-            # only when it holds no image file.
+            # When the name is wrong, each image file already has a problem
+            # because its author differs from the folder. So the folder itself
+            # is reported only when it contains no image file.
             if not files and not _is_author_folder_name(author_entry.name):
                 problems.append(Problem(display_path(root, author_dir), 0, INVALID_AUTHOR_FOLDER))
             files.sort()

@@ -53,7 +53,7 @@ class Upload(NamedTuple):
     size: int
     sha256: str
     source: str
-    hosted_elsewhere: bool  # the version has its own url, so no release holds its file
+    hosted_elsewhere: bool  # the version has its own url, so no release contains its file
 
 
 def uploads_of(image: Image) -> list[Upload]:
@@ -105,7 +105,7 @@ def mirror_index(root: Path, github: GitHub, progress: Progress | None = None) -
     """Validate the index at `root` and make sure every version's file is in its release; see `mirror_uploads`.
 
     The index is read one image at a time and only a few strings per version
-    are kept: the loaded index takes more than a gigabyte at 100,000 images.
+    are kept, because the loaded index takes more than a gigabyte at 100,000 images.
     """
     uploads: list[Upload] = []
     totals = check_index(root, lambda image: uploads.extend(uploads_of(image)))

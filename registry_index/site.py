@@ -410,9 +410,9 @@ def _worker_start() -> None:
     # catch: the parent stops its workers with SIGTERM after a failure.
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    # Blocked by the parent while it made the pool; a SIGTERM that waited ends the worker here.
+    # The parent blocked these signals while it made the pool. A SIGTERM that waited ends the worker here.
     signal.pthread_sigmask(signal.SIG_UNBLOCK, _DEFERRED_SIGNALS)
-    # The parent turned the collector off for the build (`_without_cycle_collection`); a worker's own objects need it.
+    # The parent turned the collector off for the build (`_without_cycle_collection`), but a worker's own objects need it.
     gc.enable()
 
 

@@ -220,14 +220,14 @@ def test_interrupt_while_pool_starts_stops_workers(sample_index, tmp_path, monke
     # Ctrl-C arrives as the worker pool is made: the build stops, and no worker or pool thread is left.
     context = multiprocessing.get_context("fork")
     make_pool = type(context).Pool
-    # Kept alive, as the frames of an exception raised inside Pool() keep it;
-    # an unreferenced pool would be stopped by its finalizer anyway.
-    made = []
+    # Kept alive, as the frames of an exception raised inside Pool() keep it.
+    # An unreferenced pool would be stopped by its finalizer anyway.
+    pools = []
 
     def interrupted_pool(self, *arguments, **options):
-        made.append(make_pool(self, *arguments, **options))
+        pools.append(make_pool(self, *arguments, **options))
         os.kill(os.getpid(), signal.SIGINT)
-        return made[-1]
+        return pools[-1]
 
     monkeypatch.setattr(type(context), "Pool", interrupted_pool)
     try:
@@ -237,7 +237,7 @@ def test_interrupt_while_pool_starts_stops_workers(sample_index, tmp_path, monke
         assert threading.active_count() == 1
         assert sorted(path.name for path in tmp_path.iterdir()) == [".site.lock", "index"]
     finally:
-        for pool in made:
+        for pool in pools:
             pool.terminate()
             pool.join()
 

@@ -397,7 +397,7 @@ def test_bad_author_folder_reported_by_file(index_dir):
     ]
 
 
-def test_bad_author_folder_with_only_other_entries(index_dir):
+def test_bad_author_folder_with_stray_entry(index_dir):
     # Removing the stray entry would leave a folder with a bad name: both are reported at once.
     (index_dir / "images/sp ace/sub").mkdir(parents=True)
     with pytest.raises(InvalidIndex) as caught:
